@@ -1,0 +1,1 @@
+"""Turns a new message into an AI answer: retrieval, LLM call (streamed), seal. Stateless."""

@@ -1,0 +1,44 @@
+"""Authentication commands: the password flow, refresh-token rotation and logout."""
+
+from typing import Literal
+
+from pydantic import Field
+
+from contracts.base import WireModel
+from contracts.rpc import Actor
+
+
+class Login(WireModel):
+    email: str = Field(max_length=320)
+    password: str = Field(max_length=256)
+
+
+class RefreshTokenBody(WireModel):
+    refresh_token: str = Field(min_length=1, max_length=512)
+
+
+class Refresh(RefreshTokenBody):
+    pass
+
+
+class Logout(RefreshTokenBody):
+    actor: Actor
+
+
+class TokenPair(WireModel):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+
+
+class AccessClaims(WireModel):
+    """What an access token (JWT) asserts; verified by the gateway without a round trip."""
+
+    sub: str
+    role: str
+    iss: str
+    aud: str
+    exp: int
+    iat: int
+    jti: str

@@ -1,0 +1,25 @@
+"""Enumerations shared by the services and their clients."""
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    CUSTOMER = "customer"
+    AGENT = "agent"
+    ADMIN = "admin"
+
+
+class ErrorCode(StrEnum):
+    """Stable machine words for errors; the gateway maps each to an HTTP status."""
+
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"
+    TICKET_EXISTS = "ticket_exists"
+    INVALID_TRANSITION = "invalid_transition"
+    VALIDATION = "validation_error"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    RATE_LIMITED = "rate_limited"
+    UPSTREAM_TIMEOUT = "upstream_timeout"
+    UNAVAILABLE = "service_unavailable"
+    INTERNAL = "internal_error"

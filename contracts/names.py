@@ -1,0 +1,38 @@
+"""Exchange, queue and routing-key names: the addresses on the bus."""
+
+from typing import Final
+
+EVENTS_EXCHANGE: Final = "support.events"
+"""Topic exchange of CloudEvents; routing key = event type without the ``support.`` prefix."""
+DEAD_LETTER_EXCHANGE: Final = "support.dlx"
+"""Direct exchange where consumers' queues dead-letter; routing key = the queue's name."""
+AI_STREAM_EXCHANGE: Final = "ai.stream"
+"""Transient topic exchange of answer chunks; routing key ``message.<message id>``."""
+
+
+class Commands:
+    """One durable RPC queue per command; the queue name is the command's name."""
+
+    USERS_CREATE: Final = "users.create"
+    USERS_GET: Final = "users.get"
+    USERS_UPDATE: Final = "users.update"
+    USERS_LIST: Final = "users.list"
+    USERS_DELETE: Final = "users.delete"
+    USERS_RESTORE: Final = "users.restore"
+    AUTH_LOGIN: Final = "auth.login"
+    AUTH_REFRESH: Final = "auth.refresh"
+    AUTH_LOGOUT: Final = "auth.logout"
+
+
+def ping_queue(service: str) -> str:
+    """The queue on which ``service`` answers health pings."""
+    return f"{service}.ping"
+
+
+SERVICES: Final = ("users", "chat", "tickets", "ai")
+"""Every service that answers a ping (the gateway's readiness check asks them all)."""
+
+
+def routing_key(event_type: str) -> str:
+    """Routing key of an event type: ``support.ticket.created`` -> ``ticket.created``."""
+    return event_type.removeprefix("support.")

@@ -1,0 +1,92 @@
+"""Users: the bodies of the REST API and the commands behind them."""
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+from pydantic import AfterValidator, EmailStr, Field, StringConstraints
+
+from contracts.base import WireModel
+from contracts.enums import Role
+from contracts.rpc import Actor, PageQuery
+
+PASSWORD_MIN_LENGTH = 10
+
+
+def _check_password_strength(password: str) -> str:
+    if len(password) < PASSWORD_MIN_LENGTH:
+        raise ValueError(f"password must have at least {PASSWORD_MIN_LENGTH} characters")
+    classes = (str.islower, str.isupper, str.isdigit)
+    used = {i for ch in password for i, test in enumerate(classes) if test(ch)}
+    used |= {3 for ch in password if not ch.isalnum()}
+    if len(used) < 2:
+        raise ValueError("password must mix at least two of: lowercase, uppercase, digits, symbols")
+    return password
+
+
+Password = Annotated[
+    str, StringConstraints(max_length=256), AfterValidator(_check_password_strength)
+]
+FullName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Email = Annotated[EmailStr, StringConstraints(max_length=320)]
+
+
+class UserCreate(WireModel):
+    email: Email
+    password: Password
+    full_name: FullName
+    role: Role | None = None
+
+
+class UserUpdate(WireModel):
+    """Partial update: only the fields present are changed."""
+
+    email: Email | None = None
+    full_name: FullName | None = None
+    password: Password | None = None
+    role: Role | None = None
+
+
+class UserPublic(WireModel):
+    id: UUID
+    email: str
+    full_name: str
+    role: Role
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None
+
+
+class CreateUser(WireModel):
+    actor: Actor | None
+    data: UserCreate
+
+
+class GetUser(WireModel):
+    actor: Actor
+    user_id: UUID
+
+
+class UpdateUser(WireModel):
+    actor: Actor
+    user_id: UUID
+    data: UserUpdate
+    fields: list[str] = Field(description="names of the fields the client sent")
+
+
+class ListUsers(PageQuery):
+    actor: Actor
+    q: str | None = Field(default=None, max_length=200)
+    role: Role | None = None
+    include_deleted: bool = False
+
+
+class DeleteUser(WireModel):
+    actor: Actor
+    user_id: UUID
+    hard: bool = False
+
+
+class RestoreUser(WireModel):
+    actor: Actor
+    user_id: UUID

@@ -1,0 +1,45 @@
+"""The FastAPI application: routes under ``/api``, problems for every error."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from gateway import problems
+from gateway.limits import BodySizeLimit
+from gateway.routers import auth, health, users
+from gateway.settings import GatewaySettings
+from servicekit.logs import configure_logging
+from servicekit.rpc_client import RpcClient
+
+
+def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+    settings = settings or GatewaySettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_level, json=settings.log_json)
+        app.state.rpc = RpcClient(settings.amqp_url, timeout=settings.rpc_timeout, name="gateway")
+        await app.state.rpc.start()
+        yield
+        await app.state.rpc.close()
+
+    app = FastAPI(
+        title="Support Desk API",
+        version="0.1.0",
+        summary="AI chat support: chats with an AI assistant, and tickets on its answers.",
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+        swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    problems.install(app)
+    api = APIRouter(prefix="/api")
+    api.include_router(health.router)
+    api.include_router(auth.router)
+    api.include_router(users.router)
+    app.include_router(api)
+    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    return app

@@ -1,0 +1,118 @@
+"""Every error as an RFC 9457 problem (``application/problem+json``), never a bare 500."""
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from contracts.enums import ErrorCode
+from servicekit.rpc_client import BrokerUnavailable, RemoteError, RpcTimeout
+
+log = logging.getLogger(__name__)
+MEDIA_TYPE = "application/problem+json"
+BEARER = {"WWW-Authenticate": "Bearer"}
+
+STATUS_OF = {
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.CONFLICT: 409,
+    ErrorCode.TICKET_EXISTS: 409,
+    ErrorCode.INVALID_TRANSITION: 409,
+    ErrorCode.VALIDATION: 422,
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.UPSTREAM_TIMEOUT: 504,
+    ErrorCode.UNAVAILABLE: 503,
+    ErrorCode.INTERNAL: 500,
+}
+_CODE_OF_HTTP_STATUS = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 406: "not_acceptable", 413: "payload_too_large",
+    415: "unsupported_media_type", 429: "rate_limited",
+}
+
+
+class Unauthenticated(Exception):
+    """No token, or one that does not verify: 401 with ``WWW-Authenticate: Bearer``."""
+
+
+def problem(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response:
+    body = {
+        "type": f"urn:support-desk:problem:{code}",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        **extra,
+    }
+    return Response(orjson.dumps(body), status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def _validation_problem(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return problem(400, "invalid_json", "the request body is not valid JSON")
+    listed = [
+        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type"))}
+        for e in errors
+    ]
+    return problem(422, ErrorCode.VALIDATION, "the request is not valid", errors=listed)
+
+
+def _http_problem(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _CODE_OF_HTTP_STATUS.get(exc.status_code, "http_error")
+    detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    return problem(exc.status_code, code, detail, headers=exc.headers)
+
+
+def _remote_problem(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RemoteError)
+    reply = exc.reply
+    status = STATUS_OF.get(reply.code, 500)
+    extra: dict[str, Any] = dict(reply.extra)
+    if reply.errors:
+        extra["errors"] = [e.model_dump() for e in reply.errors]
+    headers = BEARER if status == 401 else None
+    return problem(status, reply.code, reply.detail, headers=headers, **extra)
+
+
+def _unauthenticated(_: Request, exc: Exception) -> Response:
+    return problem(401, ErrorCode.UNAUTHORIZED, str(exc), headers=BEARER)
+
+
+def _timeout(_: Request, exc: Exception) -> Response:
+    return problem(504, ErrorCode.UPSTREAM_TIMEOUT, str(exc))
+
+
+def _unavailable(_: Request, exc: Exception) -> Response:
+    return problem(503, ErrorCode.UNAVAILABLE, str(exc), headers={"Retry-After": "1"})
+
+
+def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem(500, ErrorCode.INTERNAL, "internal error, logged for the operators")
+
+
+def install(app: FastAPI) -> None:
+    """Register the problem handlers on ``app``."""
+    app.add_exception_handler(RequestValidationError, _validation_problem)
+    app.add_exception_handler(StarletteHTTPException, _http_problem)
+    app.add_exception_handler(RemoteError, _remote_problem)
+    app.add_exception_handler(Unauthenticated, _unauthenticated)
+    app.add_exception_handler(RpcTimeout, _timeout)
+    app.add_exception_handler(BrokerUnavailable, _unavailable)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,35 @@
+"""Request bodies as the REST API takes them: the contract's models, strictly.
+
+On the bus, readers are tolerant (unknown fields are ignored); at the HTTP edge, unknown fields
+and explicit nulls are rejected with 422 so a client's typo never passes silently.
+"""
+
+from typing import Any
+
+from pydantic import ConfigDict, model_validator
+
+from contracts.auth import RefreshTokenBody
+from contracts.users import UserCreate, UserUpdate
+
+STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class UserCreateBody(UserCreate):
+    model_config = ConfigDict(**STRICT, title="UserCreate")
+
+
+class UserUpdateBody(UserUpdate):
+    model_config = ConfigDict(**STRICT, title="UserUpdate")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            nulls = [name for name, value in data.items() if value is None]
+            if nulls:
+                raise ValueError(f"omit a field rather than send null: {', '.join(nulls)}")
+        return data
+
+
+class RefreshBody(RefreshTokenBody):
+    model_config = ConfigDict(**STRICT, title="RefreshRequest")

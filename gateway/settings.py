@@ -1,0 +1,12 @@
+"""Settings of the gateway."""
+
+from pydantic import Field
+
+from servicekit.settings import AuthSettings
+
+
+class GatewaySettings(AuthSettings):
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = Field(default=8000, ge=1, le=65535)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    ready_timeout: float = Field(default=1.0, gt=0)

@@ -1,0 +1,68 @@
+"""Consuming events: a durable quorum queue per subscribing service, and a dead-letter queue.
+
+A handler that fails is retried by redelivery up to the queue's delivery limit, then the event
+goes to ``<queue>.dlq``; a body that is not a CloudEvent goes there at once. Delivery is at least
+once, so every handler must be idempotent.
+"""
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel
+from pydantic import ValidationError
+
+from contracts.events import CloudEvent
+from contracts.names import DEAD_LETTER_EXCHANGE, EVENTS_EXCHANGE
+
+log = logging.getLogger(__name__)
+EventHandler = Callable[[CloudEvent], Awaitable[None]]
+
+
+async def declare_event_queue(
+    channel: AbstractRobustChannel, queue: str, routing_keys: Sequence[str], *, delivery_limit: int
+) -> None:
+    """Declare ``queue`` (quorum, dead-lettering to ``<queue>.dlq``) bound to ``routing_keys``."""
+    dlq = await channel.declare_queue(f"{queue}.dlq", durable=True)
+    await dlq.bind(DEAD_LETTER_EXCHANGE, routing_key=queue)
+    declared = await channel.declare_queue(
+        queue,
+        durable=True,
+        arguments={
+            "x-queue-type": "quorum",
+            "x-delivery-limit": delivery_limit,
+            "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
+            "x-dead-letter-routing-key": queue,
+        },
+    )
+    for key in routing_keys:
+        await declared.bind(EVENTS_EXCHANGE, routing_key=key)
+
+
+async def consume_events(
+    channel: AbstractRobustChannel,
+    queue: str,
+    routing_keys: Sequence[str],
+    handler: EventHandler,
+    *,
+    delivery_limit: int,
+) -> None:
+    """Start consuming ``queue`` with ``handler``."""
+    await declare_event_queue(channel, queue, routing_keys, delivery_limit=delivery_limit)
+
+    async def on_message(message: AbstractIncomingMessage) -> None:
+        try:
+            event = CloudEvent.model_validate_json(message.body)
+        except ValidationError:
+            log.error("%s: not a CloudEvent, dead-lettered: %r", queue, message.body[:200])
+            await message.reject(requeue=False)
+            return
+        try:
+            await handler(event)
+        except Exception:
+            log.exception("%s: handling %s %s failed", queue, event.type, event.id)
+            await message.nack(requeue=True)
+            return
+        await message.ack()
+
+    declared = await channel.get_queue(queue, ensure=False)
+    await declared.consume(on_message)

@@ -1,0 +1,120 @@
+"""Alembic, once per service: each schema has its own migrations and its own version table.
+
+``alembic.ini`` has one section per service (``alembic -n users upgrade head``); each service's
+``migrations/env.py`` calls ``run_env``. ``python -m servicekit.migrations`` creates the
+database if it is missing and upgrades every schema: what ``make run`` and the tests do.
+"""
+
+import asyncio
+import configparser
+import logging
+import os
+import sys
+from pathlib import Path
+
+import asyncpg
+import sqlalchemy as sa
+from alembic import command, context, op
+from alembic.config import Config
+from sqlalchemy import MetaData, text
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from servicekit.db import asyncpg_dsn
+from servicekit.outbox import notify_trigger_ddl
+from servicekit.settings import ServiceSettings
+
+ROOT = Path(__file__).resolve().parent.parent
+log = logging.getLogger(__name__)
+
+
+def run_env(metadata: MetaData, schema: str) -> None:
+    """The body of a service's ``env.py``: migrate its schema, online, with asyncpg."""
+    url = context.config.get_main_option("sqlalchemy.url") or ServiceSettings().database_url
+
+    def migrate(connection: Connection) -> None:
+        connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        context.configure(
+            connection=connection,
+            target_metadata=metadata,
+            version_table_schema=schema,
+            include_schemas=True,
+            include_name=lambda name, type_, _: type_ != "schema" or name == schema,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
+    async def run_async() -> None:
+        engine = create_async_engine(url)
+        async with engine.begin() as connection:
+            await connection.run_sync(migrate)
+        await engine.dispose()
+
+    asyncio.run(run_async())
+
+
+def create_outbox(schema: str) -> None:
+    """Migration step: the outbox table of ``schema`` and its NOTIFY trigger."""
+    op.create_table(
+        "outbox",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("type", sa.Text(), nullable=False),
+        sa.Column("subject", sa.Text(), nullable=True),
+        sa.Column("data", postgresql.JSONB(), nullable=False),
+        sa.Column("occurred_at", sa.DateTime(timezone=True), server_default=sa.func.now(),
+                  nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_outbox"),
+        schema=schema,
+    )
+    op.create_index("ix_outbox_occurred_at", "outbox", ["occurred_at"], schema=schema)
+    for statement in notify_trigger_ddl(schema):
+        op.execute(statement)
+
+
+async def ensure_database(url: str) -> None:
+    """Create the database named in ``url`` if it does not exist yet."""
+    target = make_url(url)
+    admin = asyncpg_dsn(target.set(database="postgres").render_as_string(hide_password=False))
+    connection = await asyncpg.connect(admin, timeout=5)
+    try:
+        exists = await connection.fetchval(
+            "SELECT 1 FROM pg_database WHERE datname = $1", target.database
+        )
+        if not exists:
+            await connection.execute(f'CREATE DATABASE "{target.database}"')
+            log.info("created database %s", target.database)
+    finally:
+        await connection.close()
+
+
+def service_sections() -> list[str]:
+    """The services that have migrations: the sections of ``alembic.ini`` with a script."""
+    parser = configparser.ConfigParser()
+    parser.read(ROOT / "alembic.ini")
+    return [name for name in parser.sections() if parser.has_option(name, "script_location")]
+
+
+def upgrade_all(url: str) -> None:
+    """``alembic upgrade head`` for every service's schema."""
+    for section in service_sections():
+        config = Config(str(ROOT / "alembic.ini"), ini_section=section)
+        location = config.get_main_option("script_location") or ""
+        config.set_main_option("script_location", str(ROOT / location))
+        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+        command.upgrade(config, "head")
+        log.info("schema %s migrated", section)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    url = os.environ.get("DATABASE_URL") or ServiceSettings().database_url
+    try:
+        asyncio.run(ensure_database(url))
+    except OSError as exc:
+        sys.exit(f"cannot reach Postgres at {make_url(url).render_as_string()}: {exc}")
+    upgrade_all(url)
+
+
+if __name__ == "__main__":
+    main()

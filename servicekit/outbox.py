@@ -1,0 +1,167 @@
+"""Transactional outbox: an event is a row written in the same transaction as the change it
+reports, and a relay publishes the rows afterwards. A crash or a broker outage between the two
+loses nothing; the row id becomes the event id (and AMQP message id), so consumers dedupe.
+
+We write this by hand rather than use ``faststream-outbox``: that package is built around a
+FastStream broker, and our services speak aio-pika directly (see ``rpc_server``).
+"""
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import uuid
+from typing import Any
+
+import aio_pika
+import asyncpg
+import orjson
+from aio_pika.abc import AbstractExchange
+from sqlalchemy import Column, DateTime, Index, MetaData, Table, Text, Uuid, func, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts.events import CONTENT_TYPE, SPEC_VERSION
+from contracts.names import routing_key
+
+log = logging.getLogger(__name__)
+BATCH = 200
+
+
+def outbox_table(metadata: MetaData) -> Table:
+    """The outbox of the service whose metadata this is (same schema)."""
+    return Table(
+        "outbox",
+        metadata,
+        Column("id", Uuid, primary_key=True),
+        Column("type", Text, nullable=False),
+        Column("subject", Text, nullable=True),
+        Column("data", JSONB, nullable=False),
+        Column("occurred_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Index("ix_outbox_occurred_at", "occurred_at"),
+    )
+
+
+def notify_trigger_ddl(schema: str) -> list[str]:
+    """DDL that wakes the relay (``NOTIFY <schema>_outbox``) when rows are committed."""
+    return [
+        f"""CREATE OR REPLACE FUNCTION {schema}.outbox_notify() RETURNS trigger
+            LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_notify('{schema}_outbox', '');
+            RETURN NULL; END $$""",
+        f"""CREATE TRIGGER outbox_notify AFTER INSERT ON {schema}.outbox
+            FOR EACH STATEMENT EXECUTE FUNCTION {schema}.outbox_notify()""",
+    ]
+
+
+async def record_event(
+    session: AsyncSession, table: Table, *, type: str, subject: str | None, data: dict[str, Any]
+) -> uuid.UUID:
+    """Add an event to the outbox inside the caller's transaction; return its id."""
+    event_id = uuid.uuid4()
+    await session.execute(
+        table.insert().values(id=event_id, type=type, subject=subject, data=data)
+    )
+    return event_id
+
+
+def encode_cloudevent(row: asyncpg.Record, source: str) -> bytes:
+    """A CloudEvents 1.0 structured-mode body from an outbox row (``data`` kept as stored)."""
+    occurred: dt.datetime = row["occurred_at"]
+    return orjson.dumps(
+        {
+            "specversion": SPEC_VERSION,
+            "id": str(row["id"]),
+            "source": source,
+            "type": row["type"],
+            "subject": row["subject"],
+            "time": occurred.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+            "datacontenttype": "application/json",
+            "data": orjson.Fragment(row["data"]),
+        }
+    )
+
+
+class OutboxRelay:
+    """Publishes committed outbox rows, woken by NOTIFY, polling as the fallback."""
+
+    def __init__(
+        self, dsn: str, schema: str, exchange: AbstractExchange, *, source: str, poll: float
+    ) -> None:
+        self._dsn, self._schema, self._exchange = dsn, schema, exchange
+        self._source, self._poll = source, poll
+        self._wake = asyncio.Event()
+        self.published = 0
+
+    async def run(self) -> None:
+        """Relay until cancelled, reconnecting to Postgres and retrying the broker as needed."""
+        delay = 0.5
+        while True:
+            try:
+                connection = await asyncpg.connect(self._dsn, timeout=3)
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("outbox relay: database unreachable (%s)", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10)
+                continue
+            try:
+                await connection.add_listener(f"{self._schema}_outbox", self._on_notify)
+                delay = 0.5
+                await self._relay(connection)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("outbox relay: database connection lost (%s)", exc)
+            finally:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(connection.close(timeout=2))
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+    async def _relay(self, connection: asyncpg.Connection) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                while await self.drain_batch(connection) == BATCH:
+                    pass
+            except aio_pika.exceptions.AMQPError as exc:
+                log.warning("outbox relay: broker unavailable (%s), will retry", exc)
+            except (ConnectionError, RuntimeError) as exc:
+                log.warning("outbox relay: broker unavailable (%s), will retry", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll)
+
+    async def drain_batch(self, connection: asyncpg.Connection) -> int:
+        """Publish one batch with confirms, then delete it; a failure rolls the claim back."""
+        async with connection.transaction():
+            rows = await connection.fetch(
+                f"SELECT id, type, subject, data::text AS data, occurred_at"
+                f" FROM {self._schema}.outbox ORDER BY occurred_at, id"
+                f" LIMIT {BATCH} FOR UPDATE SKIP LOCKED"
+            )
+            if not rows:
+                return 0
+            await asyncio.gather(*(self._publish(row) for row in rows))
+            await connection.execute(
+                f"DELETE FROM {self._schema}.outbox WHERE id = ANY($1::uuid[])",
+                [row["id"] for row in rows],
+            )
+        self.published += len(rows)
+        return len(rows)
+
+    async def _publish(self, row: asyncpg.Record) -> None:
+        message = aio_pika.Message(
+            encode_cloudevent(row, self._source),
+            content_type=CONTENT_TYPE,
+            message_id=str(row["id"]),
+            type=row["type"],
+            timestamp=row["occurred_at"],
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        )
+        await self._exchange.publish(
+            message, routing_key=routing_key(row["type"]), mandatory=False, timeout=10
+        )
+
+
+async def outbox_backlog(session: AsyncSession, schema: str) -> int:
+    """How many events wait to be published (for metrics and tests)."""
+    result = await session.execute(text(f"SELECT count(*) FROM {schema}.outbox"))
+    return int(result.scalar_one())

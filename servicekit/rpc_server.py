@@ -1,0 +1,150 @@
+"""Serving commands: one durable queue per command, a typed reply for every request.
+
+A handler that raised would send no reply and leave its caller waiting for a timeout, so every
+outcome, including an unexpected bug or a database outage, becomes a reply here.
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, get_type_hints
+
+import aio_pika
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel
+from pydantic import BaseModel, ValidationError
+
+from contracts.enums import ErrorCode
+from contracts.rpc import REPLY_ERROR, REPLY_OK, ErrorReply, FieldError
+from servicekit.db import is_database_unavailable
+from servicekit.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+Ctx = TypeVar("Ctx")
+Handler = Callable[[Any, Any], Awaitable[BaseModel | bytes | None]]
+
+
+@dataclass(frozen=True)
+class Route:
+    queue: str
+    command: type[BaseModel]
+    handler: Handler
+
+
+class RpcRouter(Generic[Ctx]):
+    """Collects ``handler(command, context)`` functions by the queue they serve."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+
+    def command(self, queue: str) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            hints = get_type_hints(handler)
+            command = next(iter(hints.values()))
+            self.routes[queue] = Route(queue, command, handler)
+            return handler
+
+        return register
+
+
+def _error(code: ErrorCode, detail: str, errors: list[FieldError] | None = None) -> bytes:
+    return ErrorReply(code=code, detail=detail, errors=errors or []).model_dump_json().encode()
+
+
+def _validation_errors(exc: ValidationError) -> list[FieldError]:
+    return [
+        FieldError(loc=list(e["loc"]), msg=e["msg"], type=e["type"])
+        for e in exc.errors(include_url=False)
+    ]
+
+
+async def dispatch(route: Route, context: Any, body: bytes) -> tuple[str, bytes]:
+    """Run one command; return the reply's type and body. Never raises."""
+    try:
+        command = route.command.model_validate_json(body)
+        result = await route.handler(command, context)
+    except DomainError as exc:
+        return REPLY_ERROR, exc.to_reply().model_dump_json().encode()
+    except ValidationError as exc:
+        return REPLY_ERROR, _error(ErrorCode.VALIDATION, "invalid command", _validation_errors(exc))
+    except Exception as exc:
+        if is_database_unavailable(exc):
+            log.warning("%s: database unavailable: %s", route.queue, exc)
+            return REPLY_ERROR, _error(ErrorCode.UNAVAILABLE, "database unavailable, try again")
+        log.exception("%s: unexpected error", route.queue)
+        return REPLY_ERROR, _error(ErrorCode.INTERNAL, "internal error, logged for the operators")
+    if result is None:
+        return REPLY_OK, b""
+    if isinstance(result, bytes):
+        return REPLY_OK, result
+    return REPLY_OK, result.model_dump_json().encode()
+
+
+class RpcServer:
+    """Consumes the command queues of a router and answers each request on its reply queue."""
+
+    def __init__(self, channel: AbstractRobustChannel, router: RpcRouter[Any], context: Any):
+        self._channel = channel
+        self._router = router
+        self._context = context
+        self._consumers: list[tuple[aio_pika.abc.AbstractQueue, str]] = []
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self.handled = 0
+
+    async def start(self) -> None:
+        for route in self._router.routes.values():
+            # Classic durable queue: a request lives no longer than its caller's timeout (it
+            # carries that as its expiration), so a quorum queue's fsync would buy nothing.
+            queue = await self._channel.declare_queue(route.queue, durable=True)
+            tag = await queue.consume(self._consumer(route))
+            self._consumers.append((queue, tag))
+
+    def _consumer(self, route: Route) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
+        async def on_message(message: AbstractIncomingMessage) -> None:
+            task = asyncio.current_task()
+            if task is not None:
+                self._in_flight.add(task)
+            try:
+                await self._answer(route, message)
+            finally:
+                if task is not None:
+                    self._in_flight.discard(task)
+
+        return on_message
+
+    async def _answer(self, route: Route, message: AbstractIncomingMessage) -> None:
+        started = time.perf_counter()
+        reply_type, body = await dispatch(route, self._context, message.body)
+        if message.reply_to:
+            reply = aio_pika.Message(
+                body,
+                type=reply_type,
+                correlation_id=message.correlation_id,
+                content_type="application/json",
+                delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT,
+            )
+            try:
+                await self._channel.default_exchange.publish(
+                    reply, routing_key=message.reply_to, mandatory=False
+                )
+            except Exception as exc:  # the caller is gone or the broker is: it sees a timeout
+                log.warning("%s: reply not sent: %s", route.queue, exc)
+        try:
+            await message.ack()
+        except Exception as exc:  # channel lost: the broker redelivers, the handler is idempotent
+            log.warning("%s: ack failed: %s", route.queue, exc)
+        self.handled += 1
+        log.debug("%s answered in %.1f ms", route.queue, (time.perf_counter() - started) * 1e3)
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop taking requests, then let those in flight finish (up to ``grace`` seconds)."""
+        for queue, tag in self._consumers:
+            try:
+                await queue.cancel(tag)
+            except Exception as exc:
+                log.debug("cancel %s: %s", queue.name, exc)
+        self._consumers.clear()
+        if self._in_flight:
+            await asyncio.wait(self._in_flight, timeout=grace)

@@ -1,0 +1,149 @@
+"""The life of a service process: connect, serve, stop cleanly on SIGTERM.
+
+Every service's ``__main__`` builds a ``ServiceRuntime``, registers its command router, event
+consumers and outbox, then waits for a signal. On SIGTERM it stops taking new work, lets the
+work in flight finish, and closes its connections: nothing is lost, the broker redelivers what
+was not acknowledged.
+"""
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Coroutine, Sequence
+from types import TracebackType
+from typing import Any, Self
+
+import uvloop
+from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from contracts.names import EVENTS_EXCHANGE
+from contracts.names import ping_queue
+from contracts.rpc import Ping, Pong
+from servicekit.bus import connect, declare_exchanges
+from servicekit.consumer import EventHandler, consume_events
+from servicekit.db import asyncpg_dsn, make_engine, make_sessions
+from servicekit.logs import configure_logging
+from servicekit.outbox import OutboxRelay
+from servicekit.rpc_server import RpcRouter, RpcServer
+from servicekit.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+class ServiceRuntime:
+    """Connections and background work of one service process."""
+
+    def __init__(self, name: str, settings: ServiceSettings, *, schema: str | None) -> None:
+        self.name, self.settings, self.schema = name, settings, schema
+        self.engine: AsyncEngine | None = None
+        self._sessions: async_sessionmaker[AsyncSession] | None = None
+        self._connection: AbstractRobustConnection | None = None
+        self._servers: list[RpcServer] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stop = asyncio.Event()
+        self.publish_channel: AbstractRobustChannel | None = None
+
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        assert self._sessions is not None, "this service has no database"
+        return self._sessions
+
+    async def __aenter__(self) -> Self:
+        configure_logging(self.settings.log_level, json=self.settings.log_json)
+        if self.schema is not None:
+            self.engine = make_engine(
+                self.settings.database_url,
+                pool_size=self.settings.db_pool_size,
+                application_name=self.name,
+            )
+            self._sessions = make_sessions(self.engine)
+        self._connection = await connect(self.settings.amqp_url, name=self.name)
+        self.publish_channel = await self._connection.channel(publisher_confirms=True)
+        await declare_exchanges(self.publish_channel)
+        ping: RpcRouter[ServiceRuntime] = RpcRouter()
+        ping.command(ping_queue(self.name))(_answer_ping)
+        await self.serve(ping, self)
+        return self
+
+    async def serve(self, router: RpcRouter[Any], context: Any) -> None:
+        """Answer the router's commands, up to ``RPC_PREFETCH`` at a time."""
+        assert self._connection is not None
+        channel = await self._connection.channel(publisher_confirms=False)
+        await channel.set_qos(prefetch_count=self.settings.rpc_prefetch)
+        server = RpcServer(channel, router, context)  # type: ignore[arg-type]
+        await server.start()
+        self._servers.append(server)
+
+    async def consume(self, queue: str, routing_keys: Sequence[str], handler: EventHandler) -> None:
+        """Consume events from this service's own durable queue."""
+        assert self._connection is not None
+        channel = await self._connection.channel()
+        await channel.set_qos(prefetch_count=self.settings.event_prefetch)
+        await consume_events(
+            channel, queue, routing_keys, handler, delivery_limit=self.settings.event_delivery_limit
+        )
+
+    def relay_outbox(self) -> OutboxRelay:
+        """Start publishing this service's outbox in the background."""
+        assert self.schema is not None and self.publish_channel is not None
+        relay = OutboxRelay(
+            asyncpg_dsn(self.settings.database_url),
+            self.schema,
+            self.publish_channel.default_exchange,
+            source=f"/{self.name}",
+            poll=self.settings.outbox_poll_seconds,
+        )
+        self.background(relay.run())
+        return relay
+
+    async def events_exchange(self) -> Any:
+        assert self.publish_channel is not None
+        return await self.publish_channel.get_exchange(EVENTS_EXCHANGE)
+
+    def background(self, work: Coroutine[Any, Any, None]) -> None:
+        self._tasks.append(asyncio.create_task(work))
+
+    async def wait_for_shutdown(self) -> None:
+        """Block until SIGTERM or SIGINT."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stop.set)
+        log.info("%s ready", self.name)
+        await self._stop.wait()
+        log.info("%s stopping", self.name)
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        for server in self._servers:
+            await server.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._connection is not None:
+            await self._connection.close()
+        if self.engine is not None:
+            await self.engine.dispose()
+        log.info("%s stopped", self.name)
+
+
+async def _answer_ping(command: Ping, runtime: ServiceRuntime) -> Pong:
+    """Answer a health ping: this process is consuming, and its database answers."""
+    database = True
+    if runtime.engine is not None:
+        try:
+            async with asyncio.timeout(0.8), runtime.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except Exception:
+            database = False
+    return Pong(service=runtime.name, database=database)
+
+
+def run(main: Coroutine[Any, Any, None]) -> None:
+    """Run a service's main coroutine on uvloop."""
+    uvloop.run(main)

@@ -1,0 +1,1 @@
+"""What the tests share: the running system, and ways to talk to it."""

@@ -1,0 +1,80 @@
+"""Talking to the REST API as a client would."""
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from support.stack import ADMIN_EMAIL, ADMIN_PASSWORD
+
+PASSWORD = "Correct-horse-1"
+PROBLEM = "application/problem+json"
+
+
+@dataclass
+class User:
+    id: str
+    email: str
+    password: str
+    token: str
+    refresh_token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+def login(api: httpx.Client, email: str, password: str) -> httpx.Response:
+    return api.post("/api/auth/token", data={"username": email, "password": password})
+
+
+def unique_email(prefix: str = "user") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}@example.com"
+
+
+def sign_in(api: httpx.Client, email: str, password: str) -> User:
+    response = login(api, email, password)
+    assert response.status_code == 200, response.text
+    tokens = response.json()
+    me = api.get("/api/users/me", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert me.status_code == 200, me.text
+    return User(me.json()["id"], email, password, tokens["access_token"], tokens["refresh_token"])
+
+
+def sign_up(
+    api: httpx.Client,
+    *,
+    role: str | None = None,
+    admin: User | None = None,
+    email: str | None = None,
+    full_name: str = "Test User",
+) -> User:
+    """Create a user (staff roles through ``admin``) and log them in."""
+    body: dict[str, Any] = {
+        "email": email or unique_email(role or "customer"),
+        "password": PASSWORD,
+        "full_name": full_name,
+    }
+    if role:
+        body["role"] = role
+    headers = admin.headers if admin else {}
+    response = api.post("/api/users", json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    return sign_in(api, body["email"], PASSWORD)
+
+
+def admin_user(api: httpx.Client) -> User:
+    return sign_in(api, ADMIN_EMAIL, ADMIN_PASSWORD)
+
+
+def assert_problem(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
+    """The response is an RFC 9457 problem with this status (and code)."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM), response.headers
+    body: dict[str, Any] = response.json()
+    assert {"type", "title", "status", "detail", "code"} <= body.keys(), body
+    assert body["status"] == status
+    if code is not None:
+        assert body["code"] == code, body
+    return body

@@ -1,0 +1,1 @@
+"""Tickets on messages and their workflow. Owns the Postgres schema ``tickets``."""

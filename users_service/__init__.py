@@ -1,0 +1,1 @@
+"""Users, credentials, roles and tokens. Owns the Postgres schema ``users``."""

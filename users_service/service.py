@@ -1,0 +1,180 @@
+"""Use cases on users: one transaction per command, an outbox event with every change."""
+
+import uuid
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql import func
+
+from contracts.enums import Role
+from contracts.events import EventTypes, UserDeleted
+from contracts.rpc import Actor, Page
+from contracts.users import UserCreate, UserPublic, UserUpdate
+from servicekit.errors import Conflict, NotFound
+from servicekit.outbox import record_event
+from servicekit.pagination import decode_cursor, encode_cursor
+from users_service import policy
+from users_service.models import User, outbox
+from users_service.passwords import hash_password
+from users_service.repository import RefreshTokenRepository, UserFilter, UserRepository
+
+
+def to_public(user: User) -> UserPublic:
+    return UserPublic.model_validate(user, from_attributes=True)
+
+
+def _is_email_taken(exc: IntegrityError) -> bool:
+    return "uq_users_email_lower" in str(exc.orig)
+
+
+async def _emit(session: AsyncSession, event_type: str, subject: uuid.UUID, data: Any) -> None:
+    await record_event(
+        session, outbox, type=event_type, subject=str(subject), data=data.model_dump(mode="json")
+    )
+
+
+class UsersService:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def create_user(self, *, actor: Actor | None, data: UserCreate) -> UserPublic:
+        """Register a user; anyone may sign up as a customer, admins may create staff."""
+        policy.check_create(actor, data.role)
+        password_hash = await hash_password(data.password)
+        try:
+            async with self._sessions.begin() as session:
+                user = await UserRepository(session).add(
+                    email=str(data.email),
+                    full_name=data.full_name,
+                    role=data.role or Role.CUSTOMER,
+                    password_hash=password_hash,
+                )
+                public = to_public(user)
+                await _emit(session, EventTypes.USER_CREATED, user.id, public)
+        except IntegrityError as exc:
+            if _is_email_taken(exc):
+                raise Conflict("a user with this email already exists") from exc
+            raise
+        return public
+
+    async def ensure_user(self, *, email: str, password: str, full_name: str, role: Role) -> bool:
+        """Create the user unless the email is taken (idempotent); True if created."""
+        async with self._sessions() as session:
+            if await UserRepository(session).get_by_email(email) is not None:
+                return False
+        try:
+            await self.create_user(
+                actor=None if role == Role.CUSTOMER else _SYSTEM,
+                data=UserCreate(email=email, password=password, full_name=full_name, role=role),
+            )
+        except Conflict:
+            return False  # another replica created it first
+        return True
+
+    async def get_user(self, *, actor: Actor, user_id: uuid.UUID) -> UserPublic:
+        """One user, if the caller may see it."""
+        async with self._sessions() as session:
+            user = await UserRepository(session).get(user_id)
+        if user is None:
+            raise NotFound("user not found")
+        policy.check_visible(actor, user.id, user.deleted_at)
+        return to_public(user)
+
+    async def update_user(
+        self, *, actor: Actor, user_id: uuid.UUID, data: UserUpdate, fields: set[str]
+    ) -> UserPublic:
+        """Change the given fields; the caller may change only what their role allows."""
+        fields &= set(UserUpdate.model_fields)
+        values: dict[str, Any] = {}
+        for name in fields - {"password"}:
+            value = getattr(data, name)
+            if value is not None:
+                values[name] = str(value) if name == "email" else value
+        if "password" in fields and data.password is not None:
+            values["password_hash"] = await hash_password(data.password)
+        try:
+            async with self._sessions.begin() as session:
+                users = UserRepository(session)
+                user = await users.get(user_id, for_update=True)
+                if user is None:
+                    raise NotFound("user not found")
+                policy.check_visible(actor, user.id, user.deleted_at)
+                policy.check_update(actor, user.id, fields)
+                if values:
+                    for name, value in values.items():
+                        setattr(user, name, value)
+                    await session.flush()
+                    await session.refresh(user)
+                    if "password_hash" in values:
+                        await RefreshTokenRepository(session).revoke_all(user.id)
+                    await _emit(session, EventTypes.USER_UPDATED, user.id, to_public(user))
+                public = to_public(user)
+        except IntegrityError as exc:
+            if _is_email_taken(exc):
+                raise Conflict("a user with this email already exists") from exc
+            raise
+        return public
+
+    async def list_users(
+        self,
+        *,
+        actor: Actor,
+        flt: UserFilter,
+        limit: int,
+        cursor: str | None,
+        include_total: bool,
+    ) -> Page[UserPublic]:
+        """A page of users, newest first, filtered by ``q`` (email or name) and role."""
+        policy.check_list(actor, include_deleted=flt.include_deleted)
+        after = decode_cursor(cursor) if cursor else None
+        async with self._sessions() as session:
+            repo = UserRepository(session)
+            rows = await repo.page(flt, after=after, limit=limit)
+            total = await repo.count(flt) if include_total else None
+        items = rows[:limit]
+        next_cursor = (
+            encode_cursor(items[-1].created_at, items[-1].id) if len(rows) > limit else None
+        )
+        return Page[UserPublic](
+            items=[to_public(u) for u in items], next_cursor=next_cursor, total=total
+        )
+
+    async def delete_user(self, *, actor: Actor, user_id: uuid.UUID, hard: bool) -> None:
+        """Soft delete (no more logins, data kept) or, for admins, hard delete (all gone)."""
+        async with self._sessions.begin() as session:
+            users = UserRepository(session)
+            user = await users.get(user_id, for_update=True)
+            if user is None:
+                raise NotFound("user not found")
+            policy.check_visible(actor, user.id, user.deleted_at)
+            policy.check_delete(actor, user.id, hard=hard)
+            if hard:
+                await users.delete(user.id)
+            elif user.deleted_at is None:
+                user.deleted_at = func.now()  # type: ignore[assignment]
+                await RefreshTokenRepository(session).revoke_all(user.id)
+            else:
+                return  # already soft-deleted: nothing happens twice
+            await _emit(
+                session, EventTypes.USER_DELETED, user.id, UserDeleted(user_id=user.id, hard=hard)
+            )
+
+    async def restore_user(self, *, actor: Actor, user_id: uuid.UUID) -> UserPublic:
+        """Undo a soft delete (admins only)."""
+        async with self._sessions.begin() as session:
+            user = await UserRepository(session).get(user_id, for_update=True)
+            if user is None:
+                raise NotFound("user not found")
+            policy.check_visible(actor, user.id, user.deleted_at)
+            policy.check_admin(actor)
+            if user.deleted_at is not None:
+                user.deleted_at = None
+                await session.flush()
+                await session.refresh(user)
+                await _emit(session, EventTypes.USER_UPDATED, user.id, to_public(user))
+            return to_public(user)
+
+
+_SYSTEM = Actor(id=uuid.UUID(int=0), role=Role.ADMIN)
+"""The actor of start-up work such as creating the bootstrap admin."""
