@@ -8,13 +8,17 @@ command's result as JSON (empty for commands that return nothing), ``REPLY_ERROR
 from typing import Any, Final, Generic, TypeVar
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
 
 from contracts.base import WireModel
 from contracts.enums import ErrorCode, Role
 
 REPLY_OK: Final = "reply.ok"
 REPLY_ERROR: Final = "reply.error"
+DEADLINE_HEADER: Final = "x-deadline"
+"""Request header: the Unix time in milliseconds after which the caller no longer waits (an
+integer: AMQP floats are 32-bit). The request's AMQP ``expiration`` drops it while queued; this
+drops it when a consumer holds it but gets to it too late."""
 
 
 class Actor(WireModel):
@@ -60,6 +64,15 @@ ItemT = TypeVar("ItemT", bound=BaseModel)
 
 
 class Page(WireModel, Generic[ItemT]):
+    """A page of a list; ``total`` is present only when the client asked for it."""
+
     items: list[ItemT]
     next_cursor: str | None = None
     total: int | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_unasked_total(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("total") is None:
+            data.pop("total", None)
+        return data

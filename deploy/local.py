@@ -27,7 +27,9 @@ PROCESSES = (
 )
 
 
-def process_specs(python: str = sys.executable, env: dict[str, str] | None = None) -> list[ProcessSpec]:
+def process_specs(
+    python: str = sys.executable, env: dict[str, str] | None = None
+) -> list[ProcessSpec]:
     """One process per service, each ``python -m <package>``."""
     return [ProcessSpec(name, [python, "-m", module], env) for name, module in PROCESSES]
 

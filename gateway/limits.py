@@ -45,5 +45,7 @@ class BodySizeLimit:
         await self.app(scope, replay, send)
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem(413, "payload_too_large", f"request bodies are limited to {self.limit} bytes")
+        response = problem(
+            413, "payload_too_large", f"request bodies are limited to {self.limit} bytes"
+        )
         await response(scope, receive, send)

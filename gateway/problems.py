@@ -31,9 +31,15 @@ STATUS_OF = {
     ErrorCode.INTERNAL: 500,
 }
 _CODE_OF_HTTP_STATUS = {
-    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-    405: "method_not_allowed", 406: "not_acceptable", 413: "payload_too_large",
-    415: "unsupported_media_type", 429: "rate_limited",
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
 }
 
 
@@ -76,7 +82,7 @@ def _http_problem(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code = _CODE_OF_HTTP_STATUS.get(exc.status_code, "http_error")
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
-    return problem(exc.status_code, code, detail, headers=exc.headers)
+    return problem(exc.status_code, code, detail, headers=dict(exc.headers or {}))
 
 
 def _remote_problem(_: Request, exc: Exception) -> Response:

@@ -36,7 +36,9 @@ def _settings(request: Request) -> GatewaySettings:
     return settings
 
 
-async def optional_actor(request: Request, token: Annotated[str | None, Depends(oauth2)]) -> Actor | None:
+async def optional_actor(
+    request: Request, token: Annotated[str | None, Depends(oauth2)]
+) -> Actor | None:
     return verify_access_token(token, _settings(request)) if token else None
 
 

@@ -31,8 +31,6 @@ async def connect(url: str, *, name: str, retry: bool = True) -> AbstractRobustC
 async def declare_exchanges(channel: AbstractRobustChannel) -> None:
     """Declare the shared exchanges (idempotent: every process may do it)."""
     await channel.declare_exchange(EVENTS_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True)
-    await channel.declare_exchange(
-        DEAD_LETTER_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True
-    )
+    await channel.declare_exchange(DEAD_LETTER_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True)
     # Chunks of answers in progress: losing one loses nothing, the sealed message is the truth.
     await channel.declare_exchange(AI_STREAM_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=False)

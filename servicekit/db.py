@@ -3,7 +3,12 @@
 import asyncpg
 from sqlalchemy import MetaData
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 # Stable constraint names, so migrations name the same thing the same way every time.
 NAMING_CONVENTION = {
@@ -21,7 +26,7 @@ def schema_metadata(schema: str) -> MetaData:
 
 
 def make_engine(url: str, *, pool_size: int, application_name: str) -> AsyncEngine:
-    """An asyncpg engine that fails fast (3 s to connect, 10 s per statement) when Postgres is away."""
+    """An asyncpg engine that fails fast when Postgres is away (3 s to connect, 10 s a query)."""
     return create_async_engine(
         url,
         pool_size=pool_size,

@@ -62,8 +62,9 @@ def create_outbox(schema: str) -> None:
         sa.Column("type", sa.Text(), nullable=False),
         sa.Column("subject", sa.Text(), nullable=True),
         sa.Column("data", postgresql.JSONB(), nullable=False),
-        sa.Column("occurred_at", sa.DateTime(timezone=True), server_default=sa.func.now(),
-                  nullable=False),
+        sa.Column(
+            "occurred_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
         sa.PrimaryKeyConstraint("id", name="pk_outbox"),
         schema=schema,
     )

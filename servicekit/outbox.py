@@ -58,9 +58,7 @@ async def record_event(
 ) -> uuid.UUID:
     """Add an event to the outbox inside the caller's transaction; return its id."""
     event_id = uuid.uuid4()
-    await session.execute(
-        table.insert().values(id=event_id, type=type, subject=subject, data=data)
-    )
+    await session.execute(table.insert().values(id=event_id, type=type, subject=subject, data=data))
     return event_id
 
 

@@ -16,7 +16,7 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel
 from pydantic import BaseModel, ValidationError
 
 from contracts.enums import ErrorCode
-from contracts.rpc import REPLY_ERROR, REPLY_OK, ErrorReply, FieldError
+from contracts.rpc import DEADLINE_HEADER, REPLY_ERROR, REPLY_OK, ErrorReply, FieldError
 from servicekit.db import is_database_unavailable
 from servicekit.errors import DomainError
 
@@ -116,6 +116,11 @@ class RpcServer:
 
     async def _answer(self, route: Route, message: AbstractIncomingMessage) -> None:
         started = time.perf_counter()
+        deadline = message.headers.get(DEADLINE_HEADER)
+        if isinstance(deadline, int) and deadline < time.time() * 1000:
+            log.info("%s: caller gave up before we got to it, dropped", route.queue)
+            await message.ack()
+            return
         reply_type, body = await dispatch(route, self._context, message.body)
         if message.reply_to:
             reply = aio_pika.Message(

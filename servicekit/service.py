@@ -19,8 +19,7 @@ from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from contracts.names import EVENTS_EXCHANGE
-from contracts.names import ping_queue
+from contracts.names import EVENTS_EXCHANGE, ping_queue
 from contracts.rpc import Ping, Pong
 from servicekit.bus import connect, declare_exchanges
 from servicekit.consumer import EventHandler, consume_events
@@ -63,9 +62,6 @@ class ServiceRuntime:
         self._connection = await connect(self.settings.amqp_url, name=self.name)
         self.publish_channel = await self._connection.channel(publisher_confirms=True)
         await declare_exchanges(self.publish_channel)
-        ping: RpcRouter[ServiceRuntime] = RpcRouter()
-        ping.command(ping_queue(self.name))(_answer_ping)
-        await self.serve(ping, self)
         return self
 
     async def serve(self, router: RpcRouter[Any], context: Any) -> None:
@@ -73,7 +69,7 @@ class ServiceRuntime:
         assert self._connection is not None
         channel = await self._connection.channel(publisher_confirms=False)
         await channel.set_qos(prefetch_count=self.settings.rpc_prefetch)
-        server = RpcServer(channel, router, context)  # type: ignore[arg-type]
+        server = RpcServer(channel, router, context)
         await server.start()
         self._servers.append(server)
 
@@ -88,7 +84,8 @@ class ServiceRuntime:
 
     def relay_outbox(self) -> OutboxRelay:
         """Start publishing this service's outbox in the background."""
-        assert self.schema is not None and self.publish_channel is not None
+        assert self.schema is not None
+        assert self.publish_channel is not None
         relay = OutboxRelay(
             asyncpg_dsn(self.settings.database_url),
             self.schema,
@@ -107,7 +104,14 @@ class ServiceRuntime:
         self._tasks.append(asyncio.create_task(work))
 
     async def wait_for_shutdown(self) -> None:
-        """Block until SIGTERM or SIGINT."""
+        """Answer pings (the service is ready: everything is served), then wait for a signal.
+
+        Pings come last on purpose: a ping answered before the command queues exist would let
+        the gateway report ready while requests still fall on the floor.
+        """
+        ping: RpcRouter[ServiceRuntime] = RpcRouter()
+        ping.command(ping_queue(self.name))(_answer_ping)
+        await self.serve(ping, self)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
@@ -116,7 +120,10 @@ class ServiceRuntime:
         log.info("%s stopping", self.name)
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         for server in self._servers:
             await server.stop()

@@ -1,4 +1,4 @@
-"""``python -m ticket_service``: connect to the broker and answer pings (its commands come later)."""
+"""``python -m ticket_service``: connect to the broker and answer pings (commands come later)."""
 
 from servicekit.service import ServiceRuntime, run
 from servicekit.settings import ServiceSettings

@@ -24,8 +24,11 @@ async def main() -> None:
                 full_name=settings.bootstrap_admin_name,
                 role=Role.ADMIN,
             )
-            log.info("bootstrap admin %s %s", settings.bootstrap_admin_email,
-                     "created" if created else "already exists")
+            log.info(
+                "bootstrap admin %s %s",
+                settings.bootstrap_admin_email,
+                "created" if created else "already exists",
+            )
         await runtime.serve(router, Services(users, AuthService(runtime.sessions, settings)))
         runtime.relay_outbox()
         await runtime.wait_for_shutdown()

@@ -25,7 +25,9 @@ class Base(DeclarativeBase):
 class User(Base):
     __tablename__ = "users"
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
+    id: Mapped[uuid.UUID] = mapped_column(
+        primary_key=True, server_default=text("gen_random_uuid()")
+    )
     email: Mapped[str] = mapped_column(Text)
     full_name: Mapped[str] = mapped_column(Text)
     role: Mapped[Role] = mapped_column(role_enum)
@@ -38,10 +40,18 @@ class User(Base):
         Index("uq_users_email_lower", func.lower(email), unique=True),
         Index("ix_users_created_at_id", created_at.desc(), id.desc()),
         # Trigram indexes make ``ILIKE '%q%'`` on a million rows an index scan.
-        Index("ix_users_email_trgm", email, postgresql_using="gin",
-              postgresql_ops={"email": "gin_trgm_ops"}),
-        Index("ix_users_full_name_trgm", full_name, postgresql_using="gin",
-              postgresql_ops={"full_name": "gin_trgm_ops"}),
+        Index(
+            "ix_users_email_trgm",
+            email,
+            postgresql_using="gin",
+            postgresql_ops={"email": "gin_trgm_ops"},
+        ),
+        Index(
+            "ix_users_full_name_trgm",
+            full_name,
+            postgresql_using="gin",
+            postgresql_ops={"full_name": "gin_trgm_ops"},
+        ),
     )
 
 
@@ -50,7 +60,9 @@ class RefreshToken(Base):
 
     __tablename__ = "refresh_tokens"
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
+    id: Mapped[uuid.UUID] = mapped_column(
+        primary_key=True, server_default=text("gen_random_uuid()")
+    )
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(User.id, ondelete="CASCADE"), index=True)
     family_id: Mapped[uuid.UUID] = mapped_column(index=True)
     token_hash: Mapped[bytes] = mapped_column(LargeBinary, unique=True)

@@ -152,7 +152,7 @@ class UsersService:
             if hard:
                 await users.delete(user.id)
             elif user.deleted_at is None:
-                user.deleted_at = func.now()  # type: ignore[assignment]
+                user.deleted_at = func.now()
                 await RefreshTokenRepository(session).revoke_all(user.id)
             else:
                 return  # already soft-deleted: nothing happens twice

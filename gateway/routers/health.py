@@ -3,7 +3,6 @@
 import asyncio
 
 import orjson
-
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
@@ -24,7 +23,9 @@ async def health() -> dict[str, str]:
 
 async def _check(rpc: Rpc, service: str, timeout: float) -> str:
     try:
-        pong = Pong.model_validate_json(await rpc.call(ping_queue(service), Ping(), timeout=timeout))
+        pong = Pong.model_validate_json(
+            await rpc.call(ping_queue(service), Ping(), timeout=timeout)
+        )
     except RpcError as exc:
         return f"no answer: {exc}"
     return "ok" if pong.database else "database unreachable"
@@ -35,11 +36,17 @@ async def ready(request: Request, rpc: Rpc) -> Response:
     """200 when the broker and every service answer a ping within the timeout, else 503."""
     timeout = request.app.state.settings.ready_timeout
     if not rpc.connected:
-        return problem(503, "service_unavailable", "message broker unreachable",
-                       checks={"broker": "unreachable"})
+        return problem(
+            503,
+            "service_unavailable",
+            "message broker unreachable",
+            checks={"broker": "unreachable"},
+        )
     results = await asyncio.gather(*(_check(rpc, s, timeout) for s in SERVICES))
     checks = {"broker": "ok", **dict(zip(SERVICES, results, strict=True))}
     failing = [name for name, state in checks.items() if state != "ok"]
     if failing:
-        return problem(503, "service_unavailable", f"not ready: {', '.join(failing)}", checks=checks)
+        return problem(
+            503, "service_unavailable", f"not ready: {', '.join(failing)}", checks=checks
+        )
     return Response(orjson.dumps({"status": "ok", "checks": checks}), media_type="application/json")

@@ -46,7 +46,9 @@ async def get_me(rpc: Rpc, actor: CurrentActor) -> Response:
 async def list_users(
     rpc: Rpc,
     actor: CurrentActor,
-    q: Annotated[str | None, Query(max_length=200, description="substring of email or name")] = None,
+    q: Annotated[
+        str | None, Query(max_length=200, description="substring of email or name")
+    ] = None,
     role: Role | None = None,
     include_deleted: bool = False,
     include_total: bool = False,
@@ -55,8 +57,13 @@ async def list_users(
 ) -> Response:
     """Users, newest first (agents and admins)."""
     command = ListUsers(
-        actor=actor, q=q or None, role=role, include_deleted=include_deleted,
-        include_total=include_total, limit=limit, cursor=cursor,
+        actor=actor,
+        q=q or None,
+        role=role,
+        include_deleted=include_deleted,
+        include_total=include_total,
+        limit=limit,
+        cursor=cursor,
     )
     return await relay(rpc, Commands.USERS_LIST, command)
 
@@ -67,9 +74,13 @@ async def get_user(user_id: UUID, rpc: Rpc, actor: CurrentActor) -> Response:
 
 
 @router.patch("/{user_id}", response_model=UserPublic)
-async def update_user(user_id: UUID, body: UserUpdateBody, rpc: Rpc, actor: CurrentActor) -> Response:
+async def update_user(
+    user_id: UUID, body: UserUpdateBody, rpc: Rpc, actor: CurrentActor
+) -> Response:
     """Change some fields: your own profile (not your role), or anyone's as an admin."""
-    command = UpdateUser(actor=actor, user_id=user_id, data=body, fields=sorted(body.model_fields_set))
+    command = UpdateUser(
+        actor=actor, user_id=user_id, data=body, fields=sorted(body.model_fields_set)
+    )
     return await relay(rpc, Commands.USERS_UPDATE, command)
 
 

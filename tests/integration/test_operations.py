@@ -1,5 +1,7 @@
 """Health, readiness, and errors of the HTTP layer itself."""
 
+from collections.abc import Iterator
+
 import httpx
 
 from support.api import assert_problem
@@ -15,7 +17,11 @@ def test_ready_reports_broker_and_every_service(api: httpx.Client) -> None:
     response = api.get("/api/ready")
     assert response.status_code == 200
     assert response.json()["checks"] == {
-        "broker": "ok", "users": "ok", "chat": "ok", "tickets": "ok", "ai": "ok"
+        "broker": "ok",
+        "users": "ok",
+        "chat": "ok",
+        "tickets": "ok",
+        "ai": "ok",
     }
 
 
@@ -42,7 +48,7 @@ def test_body_over_64_kib_is_a_413_problem(api: httpx.Client) -> None:
 
 
 def test_chunked_body_over_64_kib_is_a_413_problem(api: httpx.Client) -> None:
-    def chunks() -> object:
+    def chunks() -> Iterator[bytes]:
         for _ in range(20):
             yield b"x" * 4096
 

@@ -68,7 +68,9 @@ def admin_user(api: httpx.Client) -> User:
     return sign_in(api, ADMIN_EMAIL, ADMIN_PASSWORD)
 
 
-def assert_problem(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
+def assert_problem(
+    response: httpx.Response, status: int, code: str | None = None
+) -> dict[str, Any]:
     """The response is an RFC 9457 problem with this status (and code)."""
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith(PROBLEM), response.headers

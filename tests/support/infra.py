@@ -77,7 +77,10 @@ def container_infra() -> Iterator[Infra]:
     from testcontainers.postgres import PostgresContainer
     from testcontainers.rabbitmq import RabbitMqContainer
 
-    with PostgresContainer("postgres:15", driver=None) as pg, RabbitMqContainer("rabbitmq:3.13") as mq:
+    with (
+        PostgresContainer("postgres:15", driver=None) as pg,
+        RabbitMqContainer("rabbitmq:3.13") as mq,
+    ):
         dsn = pg.get_connection_url()
         host, port = mq.get_container_host_ip(), mq.get_exposed_port(5672)
         yield Infra(

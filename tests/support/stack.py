@@ -36,6 +36,16 @@ class Stack:
     infra: Infra
     env: dict[str, str]
     log: Path
+    runner_pid: int
+
+    def service_pid(self, module: str) -> int:
+        """The pid of the running process of ``python -m <module>``."""
+        children = Path(f"/proc/{self.runner_pid}/task/{self.runner_pid}/children").read_text()
+        for pid in children.split():
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            if module.encode() in cmdline:
+                return int(pid)
+        raise LookupError(f"no running {module}")
 
 
 def service_env(infra: Infra, **extra: str) -> dict[str, str]:
@@ -55,8 +65,12 @@ def service_env(infra: Infra, **extra: str) -> dict[str, str]:
 
 def migrate(env: dict[str, str]) -> None:
     subprocess.run(
-        [sys.executable, "-m", "servicekit.migrations"], env=env, cwd=ROOT, check=True,
-        capture_output=True, timeout=120,
+        [sys.executable, "-m", "servicekit.migrations"],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=120,
     )
 
 
@@ -82,19 +96,23 @@ def run_stack(infra: Infra, workdir: Path, **extra_env: str) -> Iterator[Stack]:
     env = service_env(infra, GATEWAY_PORT=str(port), **extra_env)
     migrate(env)
     spec = workdir / "processes.json"
-    spec.write_text(json.dumps([
-        {"name": s.name, "argv": list(s.argv), "env": None} for s in process_specs()
-    ]))
+    spec.write_text(
+        json.dumps([{"name": s.name, "argv": list(s.argv), "env": None} for s in process_specs()])
+    )
     log = workdir / "stack.log"
     with log.open("ab") as out:
         runner = subprocess.Popen(
             [sys.executable, "-m", "deploy.runner", "--spec-file", str(spec)],
-            env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            env=env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(base_url, log)
-        yield Stack(base_url=base_url, infra=infra, env=env, log=log)
+        yield Stack(base_url=base_url, infra=infra, env=env, log=log, runner_pid=runner.pid)
     finally:
         runner.send_signal(signal.SIGTERM)
         try:
