@@ -7,13 +7,13 @@ import httpx
 import pytest
 
 from support.api import User, admin_user, sign_up
-from support.infra import Infra, provide_infra
+from support.infra import Infra, infra_or_fail
 from support.stack import Stack, run_stack
 
 
 @pytest.fixture(scope="session")
 def infra() -> Iterator[Infra]:
-    with provide_infra() as provided:
+    with infra_or_fail() as provided:
         yield provided
 
 

@@ -81,8 +81,7 @@ async def _pause(request: Request, seconds: float) -> None:
 
 async def _drop(transport: asyncio.Transport | None) -> None:
     """Cut the connection: what was written so far still reaches the client, then EOF."""
-    if transport is None:
-        raise RuntimeError("drop needs the uvicorn transport")
+    assert transport is not None, "drop needs uvicorn's transport"
     for _ in range(200):  # let the chunks already written leave the buffer
         if transport.get_write_buffer_size() == 0:
             break
@@ -214,10 +213,10 @@ class FakeOpenAI:
         behaviour = self._pick(question)
         kind, _, arg = behaviour.partition(":")
         try:
-            if kind == "status":
+            if kind == "status" and 400 <= int(arg) < 600:
                 return _error(int(arg), f"Fake error {arg} ([[fake:{behaviour}]]).")
             delay = float(arg) if kind == "slow" else 0.0
-            if kind != "slow" and behaviour not in ("normal", "drop"):
+            if kind not in ("slow", "normal", "drop") or (kind != "slow" and arg):
                 raise ValueError(behaviour)
         except ValueError:
             return _error(400, f"Unknown fake behaviour {behaviour!r}.")
