@@ -9,6 +9,10 @@ class Role(StrEnum):
     ADMIN = "admin"
 
 
+STAFF = frozenset({Role.AGENT, Role.ADMIN})
+"""Roles that work on other people's chats and tickets."""
+
+
 class ErrorCode(StrEnum):
     """Stable machine words for errors; the gateway maps each to an HTTP status."""
 
@@ -23,3 +27,9 @@ class ErrorCode(StrEnum):
     UPSTREAM_TIMEOUT = "upstream_timeout"
     UNAVAILABLE = "service_unavailable"
     INTERNAL = "internal_error"
+
+
+class MessageStatus(StrEnum):
+    PENDING = "pending"
+    SEALED = "sealed"
+    FAILED = "failed"

@@ -17,6 +17,10 @@ class EventTypes:
     USER_CREATED: Final = "support.user.created"
     USER_UPDATED: Final = "support.user.updated"
     USER_DELETED: Final = "support.user.deleted"
+    CHAT_CREATED: Final = "support.chat.created"
+    MESSAGE_CREATED: Final = "support.message.created"
+    MESSAGE_SEALED: Final = "support.message.sealed"
+    MESSAGE_FAILED: Final = "support.message.failed"
 
 
 class CloudEvent(WireModel):

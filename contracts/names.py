@@ -22,6 +22,20 @@ class Commands:
     AUTH_LOGIN: Final = "auth.login"
     AUTH_REFRESH: Final = "auth.refresh"
     AUTH_LOGOUT: Final = "auth.logout"
+    CHAT_CREATE: Final = "chat.create"
+    CHAT_GET: Final = "chat.get"
+    CHAT_LIST: Final = "chat.list"
+    MESSAGE_ADD: Final = "chat.message.add"
+    MESSAGE_GET: Final = "chat.message.get"
+    MESSAGE_LIST: Final = "chat.message.list"
+    MESSAGE_SEAL: Final = "chat.message.seal"
+    MESSAGE_FAIL: Final = "chat.message.fail"
+    MESSAGE_RETRY: Final = "chat.message.retry"
+
+
+def stream_key(message_id: object) -> str:
+    """Routing key on ``ai.stream`` of one message's chunks and final state."""
+    return f"message.{message_id}"
 
 
 def ping_queue(service: str) -> str:

@@ -7,8 +7,9 @@ from fastapi import APIRouter, FastAPI
 
 from gateway import problems
 from gateway.limits import BodySizeLimit
-from gateway.routers import auth, health, users
+from gateway.routers import auth, chats, health, users
 from gateway.settings import GatewaySettings
+from gateway.streams import StreamHub
 from servicekit.logs import configure_logging
 from servicekit.rpc_client import RpcClient
 
@@ -20,8 +21,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level, json=settings.log_json)
         app.state.rpc = RpcClient(settings.amqp_url, timeout=settings.rpc_timeout, name="gateway")
+        app.state.streams = StreamHub(settings.amqp_url)
         await app.state.rpc.start()
+        await app.state.streams.start()
         yield
+        await app.state.streams.close()
         await app.state.rpc.close()
 
     app = FastAPI(
@@ -40,6 +44,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     api.include_router(health.router)
     api.include_router(auth.router)
     api.include_router(users.router)
+    api.include_router(chats.router)
     app.include_router(api)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     return app

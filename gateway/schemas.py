@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import ConfigDict, model_validator
 
 from contracts.auth import RefreshTokenBody
+from contracts.chat import ChatCreate, MessageCreate
 from contracts.users import UserCreate, UserUpdate
 
 STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -33,3 +34,11 @@ class UserUpdateBody(UserUpdate):
 
 class RefreshBody(RefreshTokenBody):
     model_config = ConfigDict(**STRICT, title="RefreshRequest")
+
+
+class ChatCreateBody(ChatCreate):
+    model_config = ConfigDict(**STRICT, title="ChatCreate")
+
+
+class MessageCreateBody(MessageCreate):
+    model_config = ConfigDict(**STRICT, title="MessageCreate")

@@ -10,3 +10,4 @@ class GatewaySettings(AuthSettings):
     gateway_port: int = Field(default=8000, ge=1, le=65535)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     ready_timeout: float = Field(default=1.0, gt=0)
+    stream_max_seconds: float = Field(default=300.0, gt=0)

@@ -3,10 +3,14 @@
 import base64
 import binascii
 import uuid
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Protocol, TypeVar
 
 import orjson
+from pydantic import BaseModel
 
+from contracts.rpc import Page
 from servicekit.errors import InvalidInput
 
 
@@ -26,3 +30,21 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         return moment, uuid.UUID(item_id)
     except (binascii.Error, orjson.JSONDecodeError, ValueError, TypeError) as exc:
         raise InvalidInput("cursor is not one this API returned", loc=["query", "cursor"]) from exc
+
+
+class Keyed(Protocol):
+    created_at: datetime
+    id: uuid.UUID
+
+
+RowT = TypeVar("RowT", bound=Keyed)
+ItemT = TypeVar("ItemT", bound=BaseModel)
+
+
+def page_of(
+    rows: Sequence[RowT], limit: int, to_item: Callable[[RowT], ItemT], total: int | None = None
+) -> Page[ItemT]:
+    """A page from ``limit + 1`` rows in keyset order: the extra row says a next page exists."""
+    items = rows[:limit]
+    next_cursor = encode_cursor(items[-1].created_at, items[-1].id) if len(rows) > limit else None
+    return Page[ItemT](items=[to_item(r) for r in items], next_cursor=next_cursor, total=total)

@@ -73,6 +73,11 @@ class ServiceRuntime:
         await server.start()
         self._servers.append(server)
 
+    async def channel(self) -> AbstractRobustChannel:
+        """A channel of this process's connection, without publisher confirms."""
+        assert self._connection is not None
+        return await self._connection.channel(publisher_confirms=False)
+
     async def consume(self, queue: str, routing_keys: Sequence[str], handler: EventHandler) -> None:
         """Consume events from this service's own durable queue."""
         assert self._connection is not None
@@ -82,23 +87,19 @@ class ServiceRuntime:
             channel, queue, routing_keys, handler, delivery_limit=self.settings.event_delivery_limit
         )
 
-    def relay_outbox(self) -> OutboxRelay:
-        """Start publishing this service's outbox in the background."""
+    async def relay_outbox(self) -> OutboxRelay:
+        """Start publishing this service's outbox to ``support.events`` in the background."""
         assert self.schema is not None
         assert self.publish_channel is not None
         relay = OutboxRelay(
             asyncpg_dsn(self.settings.database_url),
             self.schema,
-            self.publish_channel.default_exchange,
+            await self.publish_channel.get_exchange(EVENTS_EXCHANGE),
             source=f"/{self.name}",
             poll=self.settings.outbox_poll_seconds,
         )
         self.background(relay.run())
         return relay
-
-    async def events_exchange(self) -> Any:
-        assert self.publish_channel is not None
-        return await self.publish_channel.get_exchange(EVENTS_EXCHANGE)
 
     def background(self, work: Coroutine[Any, Any, None]) -> None:
         self._tasks.append(asyncio.create_task(work))

@@ -6,6 +6,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from fakes.openai_server import FakeOpenAI
 from support.api import User, admin_user, sign_up
 from support.infra import Infra, infra_or_fail
 from support.stack import Stack, run_stack
@@ -17,10 +18,45 @@ def infra() -> Iterator[Infra]:
         yield provided
 
 
+FAST_SWEEP = {"SWEEP_AFTER_SECONDS": "3", "SWEEP_INTERVAL_SECONDS": "1"}
+
+
 @pytest.fixture(scope="session")
 def stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with run_stack(infra, tmp_path_factory.mktemp("stack")) as running:
+    """The system as ``make run`` starts it: no LLM key, answers from the knowledge base."""
+    with run_stack(infra, tmp_path_factory.mktemp("stack"), **FAST_SWEEP) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def fake_llm() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def llm_stack(fake_llm: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A second system whose AI worker talks to the fake OpenAI server through the SDK."""
+    settings = {
+        "OPENAI_API_KEY": "test-key",
+        "OPENAI_BASE_URL": fake_llm.base_url,
+        "AI_MODEL": "fake-model",
+        "AI_TIMEOUT": "1.5",
+        "AI_MAX_ATTEMPTS": "3",
+        "AI_RETRY_BASE_SECONDS": "0.05",
+        **FAST_SWEEP,
+    }
+    with (
+        infra_or_fail() as infra,
+        run_stack(infra, tmp_path_factory.mktemp("llm"), **settings) as running,
+    ):
+        yield running
+
+
+@pytest.fixture(scope="session")
+def llm_api(llm_stack: Stack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=llm_stack.base_url, timeout=30) as client:
+        yield client
 
 
 @pytest.fixture(scope="session")

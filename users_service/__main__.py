@@ -30,7 +30,7 @@ async def main() -> None:
                 "created" if created else "already exists",
             )
         await runtime.serve(router, Services(users, AuthService(runtime.sessions, settings)))
-        runtime.relay_outbox()
+        await runtime.relay_outbox()
         await runtime.wait_for_shutdown()
 
 

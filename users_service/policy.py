@@ -7,11 +7,9 @@ action the caller's role may not take on a user they can see answers 403.
 import uuid
 from datetime import datetime
 
-from contracts.enums import Role
+from contracts.enums import STAFF, Role
 from contracts.rpc import Actor
 from servicekit.errors import Forbidden, NotFound
-
-STAFF = (Role.AGENT, Role.ADMIN)
 
 
 def can_see(actor: Actor, user_id: uuid.UUID, deleted_at: datetime | None) -> bool:

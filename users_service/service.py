@@ -13,7 +13,7 @@ from contracts.rpc import Actor, Page
 from contracts.users import UserCreate, UserPublic, UserUpdate
 from servicekit.errors import Conflict, NotFound
 from servicekit.outbox import record_event
-from servicekit.pagination import decode_cursor, encode_cursor
+from servicekit.pagination import decode_cursor, page_of
 from users_service import policy
 from users_service.models import User, outbox
 from users_service.passwords import hash_password
@@ -132,13 +132,7 @@ class UsersService:
             repo = UserRepository(session)
             rows = await repo.page(flt, after=after, limit=limit)
             total = await repo.count(flt) if include_total else None
-        items = rows[:limit]
-        next_cursor = (
-            encode_cursor(items[-1].created_at, items[-1].id) if len(rows) > limit else None
-        )
-        return Page[UserPublic](
-            items=[to_public(u) for u in items], next_cursor=next_cursor, total=total
-        )
+        return page_of(rows, limit, to_public, total)
 
     async def delete_user(self, *, actor: Actor, user_id: uuid.UUID, hard: bool) -> None:
         """Soft delete (no more logins, data kept) or, for admins, hard delete (all gone)."""

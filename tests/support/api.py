@@ -1,5 +1,6 @@
 """Talking to the REST API as a client would."""
 
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -80,3 +81,45 @@ def assert_problem(
     if code is not None:
         assert body["code"] == code, body
     return body
+
+
+def read_sse(response: httpx.Response) -> list[tuple[str, dict[str, Any]]]:
+    """The events of a ``text/event-stream`` response, in order, until it ends."""
+    events, event, data = [], "message", []
+    for line in response.iter_lines():
+        if line.startswith(":"):
+            continue
+        if not line:
+            if data:
+                events.append((event, json.loads("\n".join(data))))
+            event, data = "message", []
+        elif line.startswith("event:"):
+            event = line[6:].strip()
+        elif line.startswith("data:"):
+            data.append(line[5:].strip())
+    return events
+
+
+def new_chat(api: httpx.Client, user: User, title: str = "Help") -> str:
+    response = api.post("/api/chats", json={"title": title}, headers=user.headers)
+    assert response.status_code == 201, response.text
+    chat_id: str = response.json()["id"]
+    return chat_id
+
+
+def ask(
+    api: httpx.Client,
+    user: User,
+    chat_id: str,
+    content: str,
+    *,
+    wait: float = 10,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    """POST a message; with ``wait``, the answer if it came in time."""
+    return api.post(
+        f"/api/chats/{chat_id}/messages",
+        params={"wait": wait} if wait else None,
+        json={"content": content},
+        headers={**user.headers, **(headers or {})},
+    )

@@ -1,0 +1,106 @@
+"""Turning ``message.created`` into a sealed (or failed) message.
+
+At least once delivery means the same event may come twice (a redelivery, the sweeper, a relay
+that crashed after publishing): the worker first asks the chat service whether the message is
+still pending, and sealing is idempotent there too, so a message never gets two answers.
+"""
+
+import logging
+import uuid
+
+import aio_pika
+from aio_pika.abc import AbstractExchange
+
+from ai_worker.answerers import Answerer, AnswerFailed
+from ai_worker.knowledge import Hit, KnowledgeBase, reference_snippet
+from contracts.chat import (
+    FailMessage,
+    GetMessage,
+    MessageCreated,
+    MessagePublic,
+    Reference,
+    SealMessage,
+    StreamChunk,
+)
+from contracts.enums import MessageStatus, Role
+from contracts.events import CloudEvent
+from contracts.names import Commands, stream_key
+from contracts.rpc import Actor
+from servicekit.rpc_client import RpcClient
+
+log = logging.getLogger(__name__)
+WORKER = Actor(id=uuid.UUID(int=1), role=Role.ADMIN)
+"""The identity the worker reads messages under (any message, no owner)."""
+
+
+def to_reference(hit: Hit) -> Reference:
+    return Reference(
+        title=hit.passage.label, source=hit.passage.source, snippet=reference_snippet(hit.passage)
+    )
+
+
+class AnswerWorker:
+    def __init__(
+        self,
+        *,
+        knowledge: KnowledgeBase,
+        answerer: Answerer,
+        rpc: RpcClient,
+        stream: AbstractExchange,
+        top_k: int,
+    ) -> None:
+        self._knowledge, self._answerer, self._rpc = knowledge, answerer, rpc
+        self._stream, self._top_k = stream, top_k
+
+    async def handle(self, event: CloudEvent) -> None:
+        """Answer the message the event announces, unless it is no longer pending."""
+        created = MessageCreated.model_validate(event.data)
+        message_id = created.message.id
+        if not await self._still_pending(message_id):
+            log.info("message %s already answered, event %s ignored", message_id, event.id)
+            return
+        hits = self._knowledge.search(created.message.user_input, k=self._top_k)
+
+        async def on_delta(delta: str) -> None:
+            await self._publish(message_id, StreamChunk(type="token", delta=delta))
+
+        async def on_reset() -> None:
+            await self._publish(message_id, StreamChunk(type="reset"))
+
+        try:
+            answer = await self._answerer.answer(
+                created.message.user_input,
+                created.recent_turns,
+                hits,
+                on_delta=on_delta,
+                on_reset=on_reset,
+            )
+        except AnswerFailed as exc:
+            log.warning("message %s failed: %s", message_id, exc)
+            await self._rpc.call(
+                Commands.MESSAGE_FAIL, FailMessage(message_id=message_id, error=str(exc))
+            )
+            return
+        seal = SealMessage(
+            message_id=message_id,
+            ai_response=answer.text,
+            references=[to_reference(hit) for hit in hits],
+            model=answer.model,
+        )
+        await self._rpc.call(Commands.MESSAGE_SEAL, seal)
+
+    async def _still_pending(self, message_id: uuid.UUID) -> bool:
+        raw = await self._rpc.call(
+            Commands.MESSAGE_GET, GetMessage(actor=WORKER, message_id=message_id)
+        )
+        return MessagePublic.model_validate_json(raw).status == MessageStatus.PENDING
+
+    async def _publish(self, message_id: uuid.UUID, chunk: StreamChunk) -> None:
+        try:
+            await self._stream.publish(
+                aio_pika.Message(chunk.model_dump_json(exclude_none=True).encode()),
+                routing_key=stream_key(message_id),
+                mandatory=False,
+            )
+        except Exception as exc:  # a lost chunk loses nothing: the sealed message is the truth
+            log.debug("chunk of %s not published: %s", message_id, exc)

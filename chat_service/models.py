@@ -1,0 +1,74 @@
+"""Tables of the ``chat`` schema."""
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import DateTime, Enum, ForeignKey, Index, Integer, Text, func, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from contracts.enums import MessageStatus
+from servicekit.db import schema_metadata
+from servicekit.outbox import outbox_table
+
+SCHEMA = "chat"
+metadata = schema_metadata(SCHEMA)
+outbox = outbox_table(metadata)
+status_enum = Enum(
+    MessageStatus,
+    name="message_status",
+    schema=SCHEMA,
+    values_callable=lambda statuses: [s.value for s in statuses],
+)
+
+
+class Base(DeclarativeBase):
+    metadata = metadata
+
+
+class Chat(Base):
+    __tablename__ = "chats"
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        primary_key=True, server_default=text("gen_random_uuid()")
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column()
+    title: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (Index("ix_chats_user_id_created_at", user_id, created_at.desc(), id.desc()),)
+
+
+class Message(Base):
+    """A customer's input and the AI's answer; sealed (immutable, by trigger) once answered."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        primary_key=True, server_default=text("gen_random_uuid()")
+    )
+    chat_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(Chat.id, ondelete="CASCADE"))
+    user_input: Mapped[str] = mapped_column(Text)
+    ai_response: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[MessageStatus] = mapped_column(status_enum, server_default="pending")
+    references: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default="[]")
+    model: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    idempotency_key: Mapped[str | None] = mapped_column(Text)
+    emissions: Mapped[int] = mapped_column(Integer, server_default="1")
+    emitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    sealed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_messages_chat_id_created_at", chat_id, created_at, id),
+        Index(
+            "uq_messages_chat_id_idempotency_key",
+            chat_id,
+            idempotency_key,
+            unique=True,
+            postgresql_where=idempotency_key.is_not(None),
+        ),
+        Index("ix_messages_pending", emitted_at, postgresql_where=status == MessageStatus.PENDING),
+    )

@@ -1,0 +1,265 @@
+"""Use cases on chats and messages: the message life cycle pending -> sealed | failed.
+
+One transaction per command; every change writes its event to the outbox in the same
+transaction. Once the transaction is committed, a final state is also announced on
+``ai.stream`` for the clients waiting on it (best effort: the message itself is the truth).
+"""
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql import func
+
+from chat_service import policy
+from chat_service.models import Chat, Message, outbox
+from chat_service.repository import ChatRepository
+from contracts.chat import (
+    ChatPublic,
+    MessageCreated,
+    MessagePublic,
+    Reference,
+    Turn,
+)
+from contracts.enums import MessageStatus
+from contracts.events import EventTypes
+from contracts.rpc import Actor, Page
+from servicekit.errors import Conflict, NotFound
+from servicekit.outbox import record_event
+from servicekit.pagination import decode_cursor, page_of
+
+DEFAULT_TITLE = "New chat"
+FinalStateListener = Callable[[MessagePublic], Awaitable[None]]
+
+
+def chat_public(chat: Chat) -> ChatPublic:
+    return ChatPublic.model_validate(chat, from_attributes=True)
+
+
+def message_public(message: Message) -> MessagePublic:
+    return MessagePublic.model_validate(message, from_attributes=True)
+
+
+async def _emit(session: AsyncSession, event_type: str, subject: uuid.UUID, data: Any) -> None:
+    await record_event(
+        session, outbox, type=event_type, subject=str(subject), data=data.model_dump(mode="json")
+    )
+
+
+@dataclass(frozen=True)
+class ChatLimits:
+    recent_turns: int = 6
+    sweep_after_seconds: float = 60.0
+    max_emissions: int = 3
+
+
+class ChatService:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        on_final: FinalStateListener,
+        limits: ChatLimits,
+    ) -> None:
+        self._sessions = sessions
+        self._on_final = on_final
+        self._limits = limits
+
+    async def create_chat(self, *, actor: Actor, title: str | None) -> ChatPublic:
+        """Open a chat owned by the caller."""
+        async with self._sessions.begin() as session:
+            chat = await ChatRepository(session).add_chat(
+                user_id=actor.id, title=title or DEFAULT_TITLE
+            )
+            public = chat_public(chat)
+            await _emit(session, EventTypes.CHAT_CREATED, chat.id, public)
+        return public
+
+    async def get_chat(self, *, actor: Actor, chat_id: uuid.UUID) -> ChatPublic:
+        async with self._sessions() as session:
+            chat = await ChatRepository(session).get_chat(chat_id)
+        if chat is None:
+            raise NotFound("chat not found")
+        policy.check_read(actor, chat.user_id)
+        return chat_public(chat)
+
+    async def list_chats(
+        self, *, actor: Actor, user_id: uuid.UUID | None, limit: int, cursor: str | None
+    ) -> Page[ChatPublic]:
+        """Chats newest first: the caller's own, or for staff any user's."""
+        owner = policy.listed_owner(actor, user_id)
+        after = decode_cursor(cursor) if cursor else None
+        async with self._sessions() as session:
+            rows = await ChatRepository(session).chats_page(user_id=owner, after=after, limit=limit)
+        return page_of(rows, limit, chat_public)
+
+    async def add_message(
+        self, *, actor: Actor, chat_id: uuid.UUID, content: str, idempotency_key: str | None
+    ) -> MessagePublic:
+        """Post the customer's input; the AI worker hears of it through ``message.created``.
+
+        The same idempotency key in the same chat returns the message it created first (a
+        client retrying after a network error never makes a second one); with other content
+        the key is a conflict.
+        """
+        try:
+            async with self._sessions.begin() as session:
+                repo = ChatRepository(session)
+                chat = await repo.get_chat(chat_id)
+                if chat is None:
+                    raise NotFound("chat not found")
+                policy.check_post(actor, chat.user_id)
+                if idempotency_key is not None:
+                    earlier = await repo.message_by_key(chat_id, idempotency_key)
+                    if earlier is not None:
+                        return _replay(earlier, content)
+                message = await repo.add_message(
+                    chat_id=chat_id, user_input=content, key=idempotency_key
+                )
+                await self._emit_created(session, repo, message, chat.user_id)
+                return message_public(message)
+        except IntegrityError as exc:
+            if idempotency_key is None or "uq_messages_chat_id_idempotency_key" not in str(exc):
+                raise
+        # Two requests with one key raced; the other one's message is the answer.
+        async with self._sessions() as session:
+            earlier = await ChatRepository(session).message_by_key(chat_id, idempotency_key)
+        assert earlier is not None
+        return _replay(earlier, content)
+
+    async def _emit_created(
+        self, session: AsyncSession, repo: ChatRepository, message: Message, owner: uuid.UUID
+    ) -> None:
+        turns = await repo.recent_turns(
+            message.chat_id, message.created_at, self._limits.recent_turns
+        )
+        event = MessageCreated(
+            message=message_public(message),
+            user_id=owner,
+            recent_turns=[
+                Turn(user_input=t.user_input, ai_response=t.ai_response or "") for t in turns
+            ],
+            attempt=message.emissions,
+        )
+        await _emit(session, EventTypes.MESSAGE_CREATED, message.id, event)
+
+    async def get_message(
+        self, *, actor: Actor, message_id: uuid.UUID, chat_id: uuid.UUID | None
+    ) -> MessagePublic:
+        async with self._sessions() as session:
+            found = await ChatRepository(session).get_message(message_id)
+        if found is None or (chat_id is not None and found[1].id != chat_id):
+            raise NotFound("message not found")
+        message, chat = found
+        try:
+            policy.check_read(actor, chat.user_id)
+        except NotFound:
+            raise NotFound("message not found") from None
+        return message_public(message)
+
+    async def list_messages(
+        self, *, actor: Actor, chat_id: uuid.UUID, limit: int, cursor: str | None
+    ) -> Page[MessagePublic]:
+        """A chat's messages, oldest first."""
+        after = decode_cursor(cursor) if cursor else None
+        async with self._sessions() as session:
+            repo = ChatRepository(session)
+            chat = await repo.get_chat(chat_id)
+            if chat is None:
+                raise NotFound("chat not found")
+            policy.check_read(actor, chat.user_id)
+            rows = await repo.messages_page(chat_id, after=after, limit=limit)
+        return page_of(rows, limit, message_public)
+
+    async def seal_message(
+        self, *, message_id: uuid.UUID, ai_response: str, references: list[Reference], model: str
+    ) -> MessagePublic:
+        """Seal a pending message with its answer. Idempotent: a message never gets two."""
+        return await self._finish(
+            message_id,
+            EventTypes.MESSAGE_SEALED,
+            status=MessageStatus.SEALED,
+            ai_response=ai_response,
+            references=[r.model_dump() for r in references],
+            model=model,
+            sealed_at=func.now(),
+            error=None,
+        )
+
+    async def fail_message(self, *, message_id: uuid.UUID, error: str) -> MessagePublic:
+        """Mark a pending message failed (it can be retried). Idempotent."""
+        return await self._finish(
+            message_id, EventTypes.MESSAGE_FAILED, status=MessageStatus.FAILED, error=error
+        )
+
+    async def _finish(self, message_id: uuid.UUID, event_type: str, **values: Any) -> MessagePublic:
+        async with self._sessions.begin() as session:
+            repo = ChatRepository(session)
+            message = await repo.finish_pending(message_id, **values)
+            if message is None:
+                found = await repo.get_message(message_id)
+                if found is None:
+                    raise NotFound("message not found")
+                return message_public(found[0])  # already final: nothing happens twice
+            public = message_public(message)
+            await _emit(session, event_type, message.id, public)
+        await self._on_final(public)
+        return public
+
+    async def retry_message(
+        self, *, actor: Actor, chat_id: uuid.UUID, message_id: uuid.UUID
+    ) -> MessagePublic:
+        """Send a failed message back to the AI worker."""
+        async with self._sessions.begin() as session:
+            repo = ChatRepository(session)
+            found = await repo.get_message(message_id)
+            if found is None or found[1].id != chat_id:
+                raise NotFound("message not found")
+            message, chat = found
+            policy.check_retry(actor, chat.user_id)
+            reopened = await repo.reopen_failed(message.id)
+            if reopened is None:
+                raise Conflict(
+                    f"only a failed message can be retried; this one is {message.status}"
+                )
+            await self._emit_created(session, repo, reopened, chat.user_id)
+            return message_public(reopened)
+
+    async def sweep(self) -> int:
+        """Re-emit messages left pending too long; fail those re-emitted too often."""
+        failed: list[MessagePublic] = []
+        async with self._sessions.begin() as session:
+            repo = ChatRepository(session)
+            stale = await repo.claim_stale_pending(self._limits.sweep_after_seconds, limit=100)
+            for message in stale:
+                chat = await repo.get_chat(message.chat_id)
+                if message.emissions >= self._limits.max_emissions or chat is None:
+                    message.status = MessageStatus.FAILED
+                    message.error = f"no answer after {message.emissions} attempts"
+                    await session.flush()
+                    public = message_public(message)
+                    await _emit(session, EventTypes.MESSAGE_FAILED, message.id, public)
+                    failed.append(public)
+                else:
+                    message.emissions += 1
+                    message.emitted_at = func.now()
+                    await session.flush()
+                    await session.refresh(message)
+                    await self._emit_created(session, repo, message, chat.user_id)
+        for public in failed:
+            await self._on_final(public)
+        return len(stale)
+
+    async def forget_user(self, user_id: uuid.UUID) -> int:
+        """Delete every chat (and, by cascade, message) of a hard-deleted user. Idempotent."""
+        async with self._sessions.begin() as session:
+            return await ChatRepository(session).delete_chats_of(user_id)
+
+
+def _replay(earlier: Message, content: str) -> MessagePublic:
+    if earlier.user_input != content:
+        raise Conflict("this Idempotency-Key was used with other content")
+    return message_public(earlier)

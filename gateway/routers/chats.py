@@ -1,0 +1,209 @@
+"""``/api/chats``: chats, their messages, answers streamed as they are written."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Annotated
+from uuid import UUID
+
+import orjson
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import Response, StreamingResponse
+
+from contracts.chat import (
+    AddMessage,
+    ChatPublic,
+    CreateChat,
+    GetChat,
+    GetMessage,
+    ListChats,
+    ListMessages,
+    MessagePublic,
+    RetryMessage,
+)
+from contracts.enums import MessageStatus
+from contracts.names import Commands
+from contracts.rpc import Actor, Page
+from gateway.problems import problem
+from gateway.routers.users import Cursor, Limit
+from gateway.rpc import Rpc, relay
+from gateway.schemas import ChatCreateBody, MessageCreateBody
+from gateway.security import CurrentActor
+from gateway.streams import StreamHub
+from servicekit.rpc_client import RpcClient
+
+router = APIRouter(prefix="/chats", tags=["chats"])
+MessagePath = "/{chat_id}/messages/{message_id}"
+KEEPALIVE_SECONDS = 15.0
+
+
+def _hub(request: Request) -> StreamHub:
+    hub: StreamHub = request.app.state.streams
+    return hub
+
+
+def _json(body: bytes, status: int, location: str | None = None) -> Response:
+    headers = {"Location": location} if location else None
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+async def _current(rpc: RpcClient, actor: Actor, chat_id: UUID, message_id: UUID) -> MessagePublic:
+    command = GetMessage(actor=actor, chat_id=chat_id, message_id=message_id)
+    return MessagePublic.model_validate_json(await rpc.call(Commands.MESSAGE_GET, command))
+
+
+async def _wait_final(
+    hub: StreamHub, rpc: RpcClient, actor: Actor, message: MessagePublic, seconds: float
+) -> MessagePublic:
+    """The message once sealed or failed, or as it is after ``seconds``."""
+    async with hub.watch(message.id) as chunks:
+        current = await _current(rpc, actor, message.chat_id, message.id)  # it may be done already
+        if current.status != MessageStatus.PENDING:
+            return current
+        try:
+            async with asyncio.timeout(seconds):
+                while True:
+                    chunk = await chunks.get()
+                    if chunk.message is not None:
+                        return chunk.message
+        except TimeoutError:
+            pass
+    return await _current(rpc, actor, message.chat_id, message.id)
+
+
+@router.post("", status_code=201, response_model=ChatPublic)
+async def create_chat(
+    rpc: Rpc, actor: CurrentActor, body: ChatCreateBody | None = None
+) -> Response:
+    """Open a chat with the assistant."""
+    data = body or ChatCreateBody()
+    raw = await rpc.call(Commands.CHAT_CREATE, CreateChat(actor=actor, data=data))
+    return _json(raw, 201, f"/api/chats/{orjson.loads(raw)['id']}")
+
+
+@router.get("", response_model=Page[ChatPublic])
+async def list_chats(
+    rpc: Rpc,
+    actor: CurrentActor,
+    user_id: UUID | None = None,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+) -> Response:
+    """Your chats, newest first; agents and admins may ask for any user's (``user_id``)."""
+    command = ListChats(actor=actor, user_id=user_id, limit=limit, cursor=cursor)
+    return await relay(rpc, Commands.CHAT_LIST, command)
+
+
+@router.get("/{chat_id}", response_model=ChatPublic)
+async def get_chat(chat_id: UUID, rpc: Rpc, actor: CurrentActor) -> Response:
+    return await relay(rpc, Commands.CHAT_GET, GetChat(actor=actor, chat_id=chat_id))
+
+
+@router.post(
+    "/{chat_id}/messages",
+    status_code=202,
+    response_model=MessagePublic,
+    responses={201: {"model": MessagePublic, "description": "answered within `wait` seconds"}},
+)
+async def add_message(
+    chat_id: UUID,
+    body: MessageCreateBody,
+    request: Request,
+    rpc: Rpc,
+    actor: CurrentActor,
+    wait: Annotated[float, Query(ge=0, le=30, description="seconds to wait for the answer")] = 0,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> Response:
+    """Ask the assistant. 202 with the pending message, or with ``wait``, 201 with the answer
+    if it came in time. A retried POST with the same ``Idempotency-Key`` returns the first."""
+    command = AddMessage(
+        actor=actor, chat_id=chat_id, content=body.content, idempotency_key=idempotency_key
+    )
+    raw = await rpc.call(Commands.MESSAGE_ADD, command)
+    message = MessagePublic.model_validate_json(raw)
+    location = f"/api/chats/{chat_id}/messages/{message.id}"
+    if wait > 0:
+        final = await _wait_final(_hub(request), rpc, actor, message, wait)
+        if final.status != MessageStatus.PENDING:
+            return _json(final.model_dump_json().encode(), 201, location)
+        raw = final.model_dump_json().encode()
+    return _json(raw, 202, location)
+
+
+@router.get("/{chat_id}/messages", response_model=Page[MessagePublic])
+async def list_messages(
+    chat_id: UUID, rpc: Rpc, actor: CurrentActor, limit: Limit = 20, cursor: Cursor = None
+) -> Response:
+    """The chat's messages, oldest first."""
+    command = ListMessages(actor=actor, chat_id=chat_id, limit=limit, cursor=cursor)
+    return await relay(rpc, Commands.MESSAGE_LIST, command)
+
+
+@router.get(MessagePath, response_model=MessagePublic)
+async def get_message(chat_id: UUID, message_id: UUID, rpc: Rpc, actor: CurrentActor) -> Response:
+    command = GetMessage(actor=actor, chat_id=chat_id, message_id=message_id)
+    return await relay(rpc, Commands.MESSAGE_GET, command)
+
+
+@router.api_route(MessagePath, methods=["PUT", "PATCH", "DELETE"], include_in_schema=False)
+async def message_is_immutable() -> Response:
+    return problem(405, "method_not_allowed", "messages are immutable", headers={"Allow": "GET"})
+
+
+@router.post(f"{MessagePath}/retry", status_code=202, response_model=MessagePublic)
+async def retry_message(chat_id: UUID, message_id: UUID, rpc: Rpc, actor: CurrentActor) -> Response:
+    """Send a failed message back to the assistant (409 unless it failed)."""
+    command = RetryMessage(actor=actor, chat_id=chat_id, message_id=message_id)
+    return await relay(rpc, Commands.MESSAGE_RETRY, command, status=202)
+
+
+def _sse(event: str, data: bytes) -> bytes:
+    return b"event: " + event.encode() + b"\ndata: " + data + b"\n\n"
+
+
+def _final_event(message: MessagePublic) -> bytes:
+    return _sse(message.status.value, message.model_dump_json().encode())
+
+
+@router.get(
+    f"{MessagePath}/stream",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def stream_message(
+    chat_id: UUID, message_id: UUID, request: Request, rpc: Rpc, actor: CurrentActor
+) -> StreamingResponse:
+    """Server-sent events: ``token`` deltas while the answer is written, then one ``sealed``
+    or ``failed`` event with the whole message (at once if it is already finished)."""
+    first = await _current(rpc, actor, chat_id, message_id)  # 404 before any byte is sent
+    hub = _hub(request)
+    limit = request.app.state.settings.stream_max_seconds
+
+    async def events() -> AsyncIterator[bytes]:
+        if first.status != MessageStatus.PENDING:
+            yield _final_event(first)
+            return
+        async with hub.watch(message_id) as chunks:
+            current = await _current(rpc, actor, chat_id, message_id)
+            if current.status != MessageStatus.PENDING:
+                yield _final_event(current)
+                return
+            deadline = asyncio.get_running_loop().time() + limit
+            while asyncio.get_running_loop().time() < deadline:
+                try:
+                    chunk = await asyncio.wait_for(chunks.get(), KEEPALIVE_SECONDS)
+                except TimeoutError:
+                    yield b": keep-alive\n\n"
+                    continue
+                if chunk.message is not None:
+                    yield _final_event(chunk.message)
+                    return
+                if chunk.type == "token":
+                    yield _sse("token", orjson.dumps({"delta": chunk.delta or ""}))
+                else:
+                    yield _sse("reset", b"{}")
+        current = await _current(rpc, actor, chat_id, message_id)
+        if current.status != MessageStatus.PENDING:
+            yield _final_event(current)
+
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)

@@ -1,0 +1,84 @@
+"""Following answers as they are written: one exclusive queue per gateway process on
+``ai.stream``, bound to the messages its clients wait on, fanned out to each of them.
+
+Chunks are a courtesy: a client that misses one misses nothing, because the last word is
+always the message as the chat service stored it (read again whenever in doubt).
+"""
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator
+
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
+from pydantic import ValidationError
+
+from contracts.chat import StreamChunk
+from contracts.names import AI_STREAM_EXCHANGE, stream_key
+from servicekit.bus import connect, declare_exchanges
+from servicekit.rpc_client import BrokerUnavailable
+
+log = logging.getLogger(__name__)
+
+
+class StreamHub:
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._connection: AbstractRobustConnection | None = None
+        self._queue: AbstractQueue | None = None
+        self._watchers: dict[str, set[asyncio.Queue[StreamChunk]]] = defaultdict(set)
+        self._connector: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._connector = asyncio.create_task(self._connect())
+
+    async def _connect(self) -> None:
+        connection = await connect(self._url, name="gateway-streams")
+        channel = await connection.channel(publisher_confirms=False)
+        await declare_exchanges(channel)
+        queue = await channel.declare_queue(
+            f"gateway.streams.{uuid.uuid4().hex[:12]}", exclusive=True, auto_delete=True
+        )
+        await queue.consume(self._on_chunk, no_ack=True)
+        self._connection, self._queue = connection, queue
+
+    async def close(self) -> None:
+        if self._connector is not None:
+            self._connector.cancel()
+        if self._connection is not None:
+            await self._connection.close()
+
+    async def _on_chunk(self, message: AbstractIncomingMessage) -> None:
+        watchers = self._watchers.get(message.routing_key or "")
+        if not watchers:
+            return
+        try:
+            chunk = StreamChunk.model_validate_json(message.body)
+        except ValidationError:
+            log.warning("malformed chunk on %s dropped", message.routing_key)
+            return
+        for watcher in watchers:
+            watcher.put_nowait(chunk)
+
+    @contextlib.asynccontextmanager
+    async def watch(self, message_id: uuid.UUID) -> AsyncIterator[asyncio.Queue[StreamChunk]]:
+        """Chunks of one message while the block runs (bound before it starts)."""
+        queue, connection = self._queue, self._connection
+        if queue is None or connection is None or not connection.connected.is_set():
+            raise BrokerUnavailable("message broker unreachable")
+        key = stream_key(message_id)
+        inbox: asyncio.Queue[StreamChunk] = asyncio.Queue()
+        first = not self._watchers[key]
+        self._watchers[key].add(inbox)
+        try:
+            if first:
+                await queue.bind(AI_STREAM_EXCHANGE, routing_key=key)
+            yield inbox
+        finally:
+            self._watchers[key].discard(inbox)
+            if not self._watchers[key]:
+                del self._watchers[key]
+                with contextlib.suppress(Exception):
+                    await queue.unbind(AI_STREAM_EXCHANGE, routing_key=key)
