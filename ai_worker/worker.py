@@ -51,13 +51,25 @@ class AnswerWorker:
     ) -> None:
         self._knowledge, self._answerer, self._rpc = knowledge, answerer, rpc
         self._stream, self._top_k = stream, top_k
+        self._answering: set[uuid.UUID] = set()
 
     async def handle(self, event: CloudEvent) -> None:
-        """Answer the message the event announces, unless it is no longer pending."""
+        """Answer the message the event announces, unless it is answered or being answered."""
         created = MessageCreated.model_validate(event.data)
         message_id = created.message.id
+        if message_id in self._answering:
+            log.info("message %s is being answered here, event %s ignored", message_id, event.id)
+            return
+        self._answering.add(message_id)
+        try:
+            await self._answer(created, event.id)
+        finally:
+            self._answering.discard(message_id)
+
+    async def _answer(self, created: MessageCreated, event_id: uuid.UUID) -> None:
+        message_id = created.message.id
         if not await self._still_pending(message_id):
-            log.info("message %s already answered, event %s ignored", message_id, event.id)
+            log.info("message %s already answered, event %s ignored", message_id, event_id)
             return
         hits = self._knowledge.search(created.message.user_input, k=self._top_k)
 

@@ -72,8 +72,8 @@ def run(stack: Stack, *, warmup: float, seconds: float) -> list[str]:
     lines = [
         f"# Benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         "",
-        f"{platform.node()}: {platform.python_version()}, {os.cpu_count()} cores; everything on this "
-        f"machine; closed loop, {warmup:g} s warm-up then {seconds:g} s measured.",
+        f"{platform.node()}: Python {platform.python_version()}, {os.cpu_count()} cores; all on"
+        f" this machine; closed loop, {warmup:g} s warm-up then {seconds:g} s measured.",
         "",
         "| path | concurrency | req/s | p50 ms | p99 ms | errors |",
         "| --- | --- | --- | --- | --- | --- |",

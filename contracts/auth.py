@@ -4,11 +4,11 @@ from typing import Literal
 
 from pydantic import Field
 
-from contracts.base import WireModel
+from contracts.base import InputModel, WireModel
 from contracts.rpc import Actor
 
 
-class Login(WireModel):
+class Login(InputModel):
     email: str = Field(max_length=320)
     password: str = Field(max_length=256)
 

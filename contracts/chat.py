@@ -6,7 +6,7 @@ from uuid import UUID
 
 from pydantic import Field, StringConstraints
 
-from contracts.base import WireModel
+from contracts.base import InputModel, WireModel
 from contracts.enums import MessageStatus
 from contracts.rpc import Actor, PageQuery
 
@@ -26,7 +26,7 @@ class Reference(WireModel):
     snippet: str
 
 
-class ChatCreate(WireModel):
+class ChatCreate(InputModel):
     title: Title | None = None
 
 
@@ -37,7 +37,7 @@ class ChatPublic(WireModel):
     created_at: datetime
 
 
-class MessageCreate(WireModel):
+class MessageCreate(InputModel):
     content: Content
 
 

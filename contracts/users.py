@@ -6,7 +6,7 @@ from uuid import UUID
 
 from pydantic import AfterValidator, EmailStr, Field, StringConstraints
 
-from contracts.base import WireModel
+from contracts.base import InputModel, WireModel
 from contracts.enums import Role
 from contracts.rpc import Actor, PageQuery
 
@@ -31,14 +31,14 @@ FullName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
 Email = Annotated[EmailStr, StringConstraints(max_length=320)]
 
 
-class UserCreate(WireModel):
+class UserCreate(InputModel):
     email: Email
     password: Password
     full_name: FullName
     role: Role | None = None
 
 
-class UserUpdate(WireModel):
+class UserUpdate(InputModel):
     """Partial update: only the fields present are changed."""
 
     email: Email | None = None

@@ -44,7 +44,7 @@ def llm_stack(fake_llm: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) ->
         "AI_TIMEOUT": "1.5",
         "AI_MAX_ATTEMPTS": "3",
         "AI_RETRY_BASE_SECONDS": "0.05",
-        **FAST_SWEEP,
+        "SWEEP_AFTER_SECONDS": "30",
     }
     with (
         infra_or_fail() as infra,

@@ -85,7 +85,8 @@ def assert_problem(
 
 def read_sse(response: httpx.Response) -> list[tuple[str, dict[str, Any]]]:
     """The events of a ``text/event-stream`` response, in order, until it ends."""
-    events, event, data = [], "message", []
+    events: list[tuple[str, dict[str, Any]]] = []
+    event, data = "message", list[str]()
     for line in response.iter_lines():
         if line.startswith(":"):
             continue
