@@ -30,3 +30,4 @@ def configure_logging(level: str, *, json: bool) -> None:
     root.setLevel(level.upper())
     logging.getLogger("aiormq").setLevel(logging.WARNING)
     logging.getLogger("aio_pika").setLevel(logging.WARNING)
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
