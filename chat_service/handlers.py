@@ -8,9 +8,11 @@ from contracts.chat import (
     FailMessage,
     GetChat,
     GetMessage,
+    GetMessageRef,
     ListChats,
     ListMessages,
     MessagePublic,
+    MessageRef,
     RetryMessage,
     SealMessage,
 )
@@ -55,6 +57,11 @@ async def get_message(command: GetMessage, chats: ChatService) -> MessagePublic:
     return await chats.get_message(
         actor=command.actor, message_id=command.message_id, chat_id=command.chat_id
     )
+
+
+@router.command(Commands.MESSAGE_REF)
+async def message_ref(command: GetMessageRef, chats: ChatService) -> MessageRef:
+    return await chats.message_ref(actor=command.actor, message_id=command.message_id)
 
 
 @router.command(Commands.MESSAGE_LIST)

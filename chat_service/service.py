@@ -21,6 +21,7 @@ from contracts.chat import (
     ChatPublic,
     MessageCreated,
     MessagePublic,
+    MessageRef,
     Reference,
     Turn,
 )
@@ -159,6 +160,21 @@ class ChatService:
         except NotFound:
             raise NotFound("message not found") from None
         return message_public(message)
+
+    async def message_ref(self, *, actor: Actor, message_id: uuid.UUID) -> MessageRef:
+        """Whose message this is, if the actor may see it (for filing tickets on it)."""
+        async with self._sessions() as session:
+            found = await ChatRepository(session).get_message(message_id)
+        if found is None:
+            raise NotFound("message not found")
+        message, chat = found
+        try:
+            policy.check_read(actor, chat.user_id)
+        except NotFound:
+            raise NotFound("message not found") from None
+        return MessageRef(
+            message_id=message.id, chat_id=chat.id, user_id=chat.user_id, status=message.status
+        )
 
     async def list_messages(
         self, *, actor: Actor, chat_id: uuid.UUID, limit: int, cursor: str | None

@@ -84,6 +84,20 @@ class GetMessage(WireModel):
     chat_id: UUID | None = None
 
 
+class GetMessageRef(WireModel):
+    """Whose message is this? For services that file things on messages (tickets)."""
+
+    actor: Actor
+    message_id: UUID
+
+
+class MessageRef(WireModel):
+    message_id: UUID
+    chat_id: UUID
+    user_id: UUID
+    status: MessageStatus
+
+
 class ListMessages(PageQuery):
     actor: Actor
     chat_id: UUID

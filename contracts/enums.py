@@ -33,3 +33,25 @@ class MessageStatus(StrEnum):
     PENDING = "pending"
     SEALED = "sealed"
     FAILED = "failed"
+
+
+class IssueType(StrEnum):
+    WRONG_REFERENCE = "wrong_reference"
+    BAD_PROMPT = "bad_prompt"
+    UI_ERROR = "ui_error"
+    INCORRECT_ANSWER = "incorrect_answer"
+    HARMFUL_CONTENT = "harmful_content"
+    OTHER = "other"
+
+
+class TicketStatus(StrEnum):
+    OPEN = "open"
+    IN_PROGRESS = "in_progress"
+    RESOLVED = "resolved"
+
+
+class Priority(StrEnum):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"

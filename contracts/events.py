@@ -4,9 +4,11 @@ from datetime import datetime
 from typing import Any, Final
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from contracts.base import WireModel
+from contracts.chat import ChatPublic, MessageCreated, MessagePublic
+from contracts.tickets import TicketPublic, TicketStatusChanged, TicketUpdated
 from contracts.users import UserPublic
 
 SPEC_VERSION: Final = "1.0"
@@ -21,6 +23,9 @@ class EventTypes:
     MESSAGE_CREATED: Final = "support.message.created"
     MESSAGE_SEALED: Final = "support.message.sealed"
     MESSAGE_FAILED: Final = "support.message.failed"
+    TICKET_CREATED: Final = "support.ticket.created"
+    TICKET_STATUS_CHANGED: Final = "support.ticket.status_changed"
+    TICKET_UPDATED: Final = "support.ticket.updated"
 
 
 class CloudEvent(WireModel):
@@ -45,3 +50,21 @@ class UserDeleted(WireModel):
 
     user_id: UUID
     hard: bool
+
+
+EVENT_CATALOG: Final[dict[str, tuple[type[BaseModel], str]]] = {
+    EventTypes.USER_CREATED: (UserPublic, "A user signed up or was created by an admin."),
+    EventTypes.USER_UPDATED: (UserPublic, "A user's profile, role or deletion state changed."),
+    EventTypes.USER_DELETED: (UserDeleted, "A user was deleted; `hard` means erase their data."),
+    EventTypes.CHAT_CREATED: (ChatPublic, "A customer opened a chat."),
+    EventTypes.MESSAGE_CREATED: (MessageCreated, "A customer asked; the AI worker answers."),
+    EventTypes.MESSAGE_SEALED: (MessagePublic, "A message got its answer and is now immutable."),
+    EventTypes.MESSAGE_FAILED: (MessagePublic, "No answer could be written; it can be retried."),
+    EventTypes.TICKET_CREATED: (TicketPublic, "A ticket was filed on a message."),
+    EventTypes.TICKET_STATUS_CHANGED: (
+        TicketStatusChanged,
+        "A ticket moved between open, in_progress and resolved.",
+    ),
+    EventTypes.TICKET_UPDATED: (TicketUpdated, "A ticket's priority or assignee changed."),
+}
+"""Every event type on ``support.events``, the model of its ``data``, and what it means."""

@@ -31,6 +31,15 @@ class Commands:
     MESSAGE_SEAL: Final = "chat.message.seal"
     MESSAGE_FAIL: Final = "chat.message.fail"
     MESSAGE_RETRY: Final = "chat.message.retry"
+    MESSAGE_REF: Final = "chat.message.ref"
+    TICKET_CREATE: Final = "tickets.create"
+    TICKET_GET: Final = "tickets.get"
+    TICKET_UPDATE: Final = "tickets.update"
+    TICKET_LIST: Final = "tickets.list"
+    TICKET_HISTORY: Final = "tickets.history"
+    TICKET_OF_MESSAGE: Final = "tickets.of_message"
+    TICKET_STATS: Final = "tickets.stats"
+    TICKET_EXPORT_PAGE: Final = "tickets.export_page"
 
 
 def stream_key(message_id: object) -> str:

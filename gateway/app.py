@@ -7,7 +7,7 @@ from fastapi import APIRouter, FastAPI
 
 from gateway import problems
 from gateway.limits import BodySizeLimit
-from gateway.routers import auth, chats, health, users
+from gateway.routers import auth, chats, events, health, tickets, users
 from gateway.settings import GatewaySettings
 from gateway.streams import StreamHub
 from servicekit.logs import configure_logging
@@ -45,6 +45,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     api.include_router(auth.router)
     api.include_router(users.router)
     api.include_router(chats.router)
+    api.include_router(tickets.router)
+    api.include_router(events.router)
     app.include_router(api)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     return app

@@ -48,3 +48,9 @@ class InvalidInput(DomainError):
     def to_reply(self) -> ErrorReply:
         error = FieldError(loc=self.loc, msg=self.detail, type="value_error")
         return ErrorReply(code=self.code, detail=self.detail, errors=[error])
+
+
+class DependencyUnavailable(DomainError):
+    """Another service this one needs did not answer."""
+
+    code = ErrorCode.UNAVAILABLE

@@ -124,3 +124,24 @@ def ask(
         json={"content": content},
         headers={**user.headers, **(headers or {})},
     )
+
+
+def answered_message(
+    api: httpx.Client, user: User, question: str = "How do I reset my password?"
+) -> dict[str, Any]:
+    chat_id = new_chat(api, user)
+    response = ask(api, user, chat_id, question)
+    assert response.status_code == 201, response.text
+    message: dict[str, Any] = response.json()
+    return message
+
+
+def file_ticket(
+    api: httpx.Client,
+    user: User,
+    message_id: str,
+    issue_type: str = "wrong_reference",
+    **extra: Any,
+) -> httpx.Response:
+    body = {"message_id": message_id, "issue_type": issue_type, **extra}
+    return api.post("/api/tickets", json=body, headers=user.headers)

@@ -1,0 +1,133 @@
+"""Tickets on messages: bodies of the REST API, the commands behind them, their events."""
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+from pydantic import ConfigDict, Field, StringConstraints
+
+from contracts.base import InputModel, WireModel
+from contracts.enums import IssueType, Priority, TicketStatus
+from contracts.rpc import Actor, PageQuery
+
+Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000)]
+
+
+class TicketCreate(InputModel):
+    message_id: UUID
+    issue_type: IssueType
+    description: Description | None = None
+
+
+class TicketUpdate(InputModel):
+    """Partial update by an agent or admin; ``assignee_id: null`` unassigns."""
+
+    status: TicketStatus | None = None
+    priority: Priority | None = None
+    assignee_id: UUID | None = None
+
+
+class TicketPublic(WireModel):
+    id: UUID
+    message_id: UUID
+    chat_id: UUID
+    user_id: UUID
+    reporter_id: UUID
+    issue_type: IssueType
+    status: TicketStatus
+    priority: Priority
+    assignee_id: UUID | None
+    description: str | None
+    created_at: datetime
+    updated_at: datetime
+    resolved_at: datetime | None
+
+
+class Change(WireModel):
+    """One field's change; serialized as ``{"field", "from", "to"}``."""
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+    field: str
+    from_value: str | None = Field(alias="from")
+    to_value: str | None = Field(alias="to")
+
+
+class HistoryEntry(Change):
+    at: datetime
+    actor_id: UUID
+
+
+class TicketFilter(WireModel):
+    status: TicketStatus | None = None
+    issue_type: IssueType | None = None
+    priority: Priority | None = None
+    assignee_id: UUID | None = None
+    user_id: UUID | None = None
+
+
+class CreateTicket(WireModel):
+    actor: Actor
+    data: TicketCreate
+
+
+class GetTicket(WireModel):
+    actor: Actor
+    ticket_id: UUID
+
+
+class GetTicketOfMessage(WireModel):
+    actor: Actor
+    message_id: UUID
+
+
+class UpdateTicket(WireModel):
+    actor: Actor
+    ticket_id: UUID
+    data: TicketUpdate
+    fields: list[str]
+
+
+class ListTickets(PageQuery):
+    actor: Actor
+    filter: TicketFilter = Field(default_factory=TicketFilter)
+
+
+class ExportTicketsPage(ListTickets):
+    """A larger page of the list, for streaming an export one page at a time."""
+
+    limit: int = Field(default=500, ge=1, le=1000)
+
+
+class GetTicketHistory(WireModel):
+    actor: Actor
+    ticket_id: UUID
+
+
+class GetTicketStats(WireModel):
+    actor: Actor
+
+
+class TicketStats(WireModel):
+    by_status: dict[TicketStatus, int]
+    by_issue_type: dict[IssueType, int]
+    total: int
+
+
+class TicketStatusChanged(WireModel):
+    """Data of ``support.ticket.status_changed``."""
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+    ticket: TicketPublic
+    from_status: TicketStatus = Field(alias="from")
+    to_status: TicketStatus = Field(alias="to")
+    actor_id: UUID
+
+
+class TicketUpdated(WireModel):
+    """Data of ``support.ticket.updated``: changes other than status (priority, assignee)."""
+
+    ticket: TicketPublic
+    changes: list[Change]
+    actor_id: UUID
