@@ -1,10 +1,10 @@
-"""Print every ticket event as it happens: a subscriber to ``support.events`` you can copy.
+"""Print every ticket event as it happens: a subscriber to ``support.events`` to copy.
 
-Run it with ``python -m examples.ticket_subscriber``; it needs ``faststream[rabbit]`` and the
-``contracts`` package (which depends on pydantic alone). Ctrl-C or SIGTERM stops it cleanly.
+Needs ``faststream[rabbit]`` and ``contracts`` (pydantic only). Ctrl-C or SIGTERM stops it.
 """
 
 import asyncio
+import logging
 import os
 from collections import OrderedDict
 from collections.abc import Callable
@@ -50,16 +50,15 @@ def format_line(event: CloudEvent) -> str:
     if event.type not in EVENT_CATALOG:  # newer than our copy of contracts: still say so
         return f"{head} subject={event.subject}"
     data = EVENT_CATALOG[event.type][0].model_validate(event.data)
-    if isinstance(data, TicketStatusChanged):
-        ticket = f"ticket={data.ticket.id} status={data.ticket.status}"
-        return f"{head} {ticket} {data.from_status} -> {data.to_status} by={data.actor_id}"
-    if isinstance(data, TicketUpdated):
-        changes = " ".join(f"{c.field}: {c.from_value} -> {c.to_value}" for c in data.changes)
-        ticket = f"ticket={data.ticket.id} status={data.ticket.status}"
-        return f"{head} {ticket} {changes} by={data.actor_id}"
     if isinstance(data, TicketPublic):
         return f"{head} ticket={data.id} status={data.status} priority={data.priority}"
-    return f"{head} subject={event.subject}"
+    if not isinstance(data, TicketStatusChanged | TicketUpdated):
+        return f"{head} subject={event.subject}"
+    head = f"{head} ticket={data.ticket.id} status={data.ticket.status}"
+    if isinstance(data, TicketStatusChanged):
+        return f"{head} {data.from_status} -> {data.to_status} by={data.actor_id}"
+    changes = " ".join(f"{c.field}: {c.from_value} -> {c.to_value}" for c in data.changes)
+    return f"{head} {changes} by={data.actor_id}"
 
 
 def handle(event: CloudEvent, seen: RecentIds, emit: Callable[[str], None]) -> None:
@@ -75,11 +74,11 @@ def print_line(line: str) -> None:
     print(line, flush=True)
 
 
-broker = RabbitBroker(AMQP_URL)
+# FastStream's per-message "Received"/"Processed" lines go to DEBUG: stdout is for the events.
+broker = RabbitBroker(AMQP_URL, log_level=logging.DEBUG)
 app = FastStream(broker)
 seen = RecentIds()
 events = RabbitExchange(EVENTS_EXCHANGE, type=ExchangeType.TOPIC, durable=True)
-dead_letters = RabbitExchange(DEAD_LETTER_EXCHANGE, type=ExchangeType.DIRECT, durable=True)
 # Quorum: replicated and counts deliveries, so an event that keeps failing goes to the
 # dead-letter queue after 5 tries instead of looping for ever.
 queue = RabbitQueue(
@@ -98,7 +97,9 @@ queue = RabbitQueue(
 async def declare_dead_letter_queue() -> None:
     """Declare ``<queue>.dlq`` before the queue itself, so no dead letter is dropped."""
     await broker.connect()
-    exchange = await broker.declare_exchange(dead_letters)
+    exchange = await broker.declare_exchange(
+        RabbitExchange(DEAD_LETTER_EXCHANGE, type=ExchangeType.DIRECT, durable=True)
+    )
     dlq = await broker.declare_queue(RabbitQueue(f"{QUEUE}.dlq", durable=True))
     await dlq.bind(exchange, routing_key=QUEUE)
 

@@ -7,6 +7,7 @@ from fastapi import APIRouter, FastAPI
 
 from gateway import problems
 from gateway.limits import BodySizeLimit
+from gateway.ratelimit import RateLimits
 from gateway.routers import auth, chats, events, health, tickets, users
 from gateway.settings import GatewaySettings
 from gateway.streams import StreamHub
@@ -39,6 +40,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.rate_limits = RateLimits(settings)
     problems.install(app)
     api = APIRouter(prefix="/api")
     api.include_router(health.router)

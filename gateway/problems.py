@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from contracts.enums import ErrorCode
+from gateway.ratelimit import RateLimited
 from servicekit.rpc_client import BrokerUnavailable, RemoteError, RpcTimeout
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,12 @@ def _unavailable(_: Request, exc: Exception) -> Response:
     return problem(503, ErrorCode.UNAVAILABLE, str(exc), headers={"Retry-After": "1"})
 
 
+def _rate_limited(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RateLimited)
+    headers = {"Retry-After": str(exc.retry_after)}
+    return problem(429, ErrorCode.RATE_LIMITED, str(exc), headers=headers)
+
+
 def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(500, ErrorCode.INTERNAL, "internal error, logged for the operators")
@@ -121,4 +128,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Unauthenticated, _unauthenticated)
     app.add_exception_handler(RpcTimeout, _timeout)
     app.add_exception_handler(BrokerUnavailable, _unavailable)
+    app.add_exception_handler(RateLimited, _rate_limited)
     app.add_exception_handler(Exception, _unexpected)

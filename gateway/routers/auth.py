@@ -2,12 +2,13 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from fastapi.security import OAuth2PasswordRequestForm
 
 from contracts.auth import Login, Logout, Refresh, TokenPair
 from contracts.names import Commands
+from gateway.ratelimit import Limits, client_address
 from gateway.rpc import Rpc, relay
 from gateway.schemas import RefreshBody
 from gateway.security import CurrentActor
@@ -17,8 +18,14 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 
 @router.post("/token", response_model=TokenPair)
-async def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], rpc: Rpc) -> Response:
+async def token(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    request: Request,
+    rpc: Rpc,
+    limits: Limits,
+) -> Response:
     """Log in with email (as ``username``) and password; answers an access and refresh token."""
+    await limits.hit(limits.login, client_address(request), form.username.strip().lower())
     command = Login(email=form.username, password=form.password)
     return await relay(rpc, Commands.AUTH_LOGIN, command, headers=NO_STORE)
 

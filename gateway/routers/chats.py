@@ -24,6 +24,7 @@ from contracts.enums import MessageStatus
 from contracts.names import Commands
 from contracts.rpc import Actor, Page
 from gateway.problems import problem
+from gateway.ratelimit import Limits
 from gateway.routers.users import Cursor, Limit
 from gateway.rpc import Rpc, relay
 from gateway.schemas import ChatCreateBody, MessageCreateBody
@@ -110,11 +111,13 @@ async def add_message(
     request: Request,
     rpc: Rpc,
     actor: CurrentActor,
+    limits: Limits,
     wait: Annotated[float, Query(ge=0, le=30, description="seconds to wait for the answer")] = 0,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> Response:
     """Ask the assistant. 202 with the pending message, or with ``wait``, 201 with the answer
     if it came in time. A retried POST with the same ``Idempotency-Key`` returns the first."""
+    await limits.hit(limits.messages, str(actor.id))
     command = AddMessage(
         actor=actor, chat_id=chat_id, content=body.content, idempotency_key=idempotency_key
     )

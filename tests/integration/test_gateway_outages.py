@@ -2,41 +2,13 @@
 
 import os
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from support.api import User, assert_problem
-from support.stack import ROOT, Stack, free_port
-
-
-@pytest.fixture
-def lone_gateway(stack: Stack, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A second gateway process with the settings the test gives (``indirect`` param)."""
-    port = free_port()
-    env = {**stack.env, "GATEWAY_PORT": str(port), **request.param}
-    log = (tmp_path / "gateway.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gateway"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/api/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    try:
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
+from support.stack import Stack
 
 
 @pytest.mark.parametrize(

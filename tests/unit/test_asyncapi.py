@@ -202,6 +202,16 @@ def test_the_example_formats_other_ticket_events(event_type: str) -> None:
     assert str(event.subject) in line
 
 
+def test_the_example_formats_an_update_with_its_changes() -> None:
+    event = status_changed_event()
+    data = {"ticket": event.data["ticket"], "actor_id": event.data["actor_id"]}
+    data["changes"] = [{"field": "priority", "from": "normal", "to": "high"}]
+    event = event.model_copy(update={"type": EventTypes.TICKET_UPDATED, "data": data})
+    line = ticket_subscriber.format_line(event)
+    assert f"ticket={event.data['ticket']['id']}" in line
+    assert "priority: normal -> high" in line
+
+
 def test_the_example_drops_a_redelivered_event() -> None:
     lines: list[str] = []
     seen = ticket_subscriber.RecentIds()
