@@ -5,7 +5,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
-from gateway import problems
+from gateway import openapi, problems
 from gateway.limits import BodySizeLimit
 from gateway.ratelimit import RateLimits
 from gateway.routers import auth, chats, events, health, tickets, users
@@ -42,6 +42,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.rate_limits = RateLimits(settings)
     problems.install(app)
+    openapi.install(app)
     api = APIRouter(prefix="/api")
     api.include_router(health.router)
     api.include_router(auth.router)

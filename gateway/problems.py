@@ -8,6 +8,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from contracts.enums import ErrorCode
@@ -79,6 +80,16 @@ def _validation_problem(_: Request, exc: Exception) -> Response:
     return problem(422, ErrorCode.VALIDATION, "the request is not valid", errors=listed)
 
 
+def _model_problem(_: Request, exc: Exception) -> Response:
+    """Input that passed the HTTP layer but not a command's model (e.g. a header's bounds)."""
+    assert isinstance(exc, ValidationError)
+    listed = [
+        {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
+        for e in exc.errors(include_url=False)
+    ]
+    return problem(422, ErrorCode.VALIDATION, "the request is not valid", errors=listed)
+
+
 def _http_problem(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code = _CODE_OF_HTTP_STATUS.get(exc.status_code, "http_error")
@@ -124,6 +135,7 @@ def install(app: FastAPI) -> None:
     """Register the problem handlers on ``app``."""
     app.add_exception_handler(RequestValidationError, _validation_problem)
     app.add_exception_handler(StarletteHTTPException, _http_problem)
+    app.add_exception_handler(ValidationError, _model_problem)
     app.add_exception_handler(RemoteError, _remote_problem)
     app.add_exception_handler(Unauthenticated, _unauthenticated)
     app.add_exception_handler(RpcTimeout, _timeout)

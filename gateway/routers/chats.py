@@ -113,7 +113,7 @@ async def add_message(
     actor: CurrentActor,
     limits: Limits,
     wait: Annotated[float, Query(ge=0, le=30, description="seconds to wait for the answer")] = 0,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
 ) -> Response:
     """Ask the assistant. 202 with the pending message, or with ``wait``, 201 with the answer
     if it came in time. A retried POST with the same ``Idempotency-Key`` returns the first."""

@@ -52,6 +52,7 @@ def payload_of(document: dict[str, Any], event_type: str) -> dict[str, Any]:
 
 
 def status_changed_event() -> CloudEvent:
+    """A ``support.ticket.status_changed`` event, open -> in_progress, as a subscriber sees it."""
     now = datetime(2025, 3, 1, 12, 30, tzinfo=UTC)
     ticket = TicketPublic(
         id=uuid.uuid4(),
