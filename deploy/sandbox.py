@@ -126,7 +126,7 @@ def provide_infra() -> Iterator[Infra]:
         )
 
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "Admin-password-1"
 JWT_SECRET = "test-secret-0123456789abcdef0123456789"
