@@ -1,6 +1,8 @@
 """Authentication commands: the password flow, refresh-token rotation and logout."""
 
+from datetime import datetime
 from typing import Literal
+from uuid import UUID
 
 from pydantic import Field
 
@@ -42,3 +44,18 @@ class AccessClaims(WireModel):
     exp: int
     iat: int
     jti: str
+
+
+class ListRevocations(WireModel):
+    """Sessions revoked after ``since`` (a gateway catching up when it starts)."""
+
+    since: datetime
+
+
+class Revocation(WireModel):
+    user_id: UUID
+    revoked_at: datetime
+
+
+class Revocations(WireModel):
+    items: list[Revocation]

@@ -19,6 +19,7 @@ class EventTypes:
     USER_CREATED: Final = "support.user.created"
     USER_UPDATED: Final = "support.user.updated"
     USER_DELETED: Final = "support.user.deleted"
+    USER_SESSIONS_REVOKED: Final = "support.user.sessions_revoked"
     CHAT_CREATED: Final = "support.chat.created"
     MESSAGE_CREATED: Final = "support.message.created"
     MESSAGE_SEALED: Final = "support.message.sealed"
@@ -45,6 +46,14 @@ class UserCreated(UserPublic):
     """Data of ``support.user.created`` and ``support.user.updated``: the user as it is now."""
 
 
+class SessionsRevoked(WireModel):
+    """Data of ``support.user.sessions_revoked``: tokens issued until ``revoked_at`` are void
+    (the user was deleted, or their role or password changed)."""
+
+    user_id: UUID
+    revoked_at: datetime
+
+
 class UserDeleted(WireModel):
     """Data of ``support.user.deleted``: ``hard`` means every trace of the user must go."""
 
@@ -56,6 +65,10 @@ EVENT_CATALOG: Final[dict[str, tuple[type[BaseModel], str]]] = {
     EventTypes.USER_CREATED: (UserPublic, "A user signed up or was created by an admin."),
     EventTypes.USER_UPDATED: (UserPublic, "A user's profile, role or deletion state changed."),
     EventTypes.USER_DELETED: (UserDeleted, "A user was deleted; `hard` means erase their data."),
+    EventTypes.USER_SESSIONS_REVOKED: (
+        SessionsRevoked,
+        "A user's access tokens issued until `revoked_at` are no longer valid.",
+    ),
     EventTypes.CHAT_CREATED: (ChatPublic, "A customer opened a chat."),
     EventTypes.MESSAGE_CREATED: (MessageCreated, "A customer asked; the AI worker answers."),
     EventTypes.MESSAGE_SEALED: (MessagePublic, "A message got its answer and is now immutable."),

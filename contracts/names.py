@@ -22,6 +22,7 @@ class Commands:
     AUTH_LOGIN: Final = "auth.login"
     AUTH_REFRESH: Final = "auth.refresh"
     AUTH_LOGOUT: Final = "auth.logout"
+    AUTH_REVOCATIONS: Final = "auth.revocations"
     CHAT_CREATE: Final = "chat.create"
     CHAT_GET: Final = "chat.get"
     CHAT_LIST: Final = "chat.list"

@@ -8,6 +8,7 @@ from fastapi import APIRouter, FastAPI
 from gateway import openapi, problems
 from gateway.limits import BodySizeLimit
 from gateway.ratelimit import RateLimits
+from gateway.revocations import RevocationList
 from gateway.routers import auth, chats, events, health, tickets, users
 from gateway.settings import GatewaySettings
 from gateway.streams import StreamHub
@@ -23,9 +24,14 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         configure_logging(settings.log_level, json=settings.log_json)
         app.state.rpc = RpcClient(settings.amqp_url, timeout=settings.rpc_timeout, name="gateway")
         app.state.streams = StreamHub(settings.amqp_url)
+        app.state.revocations = RevocationList(
+            settings.amqp_url, app.state.rpc, token_ttl=settings.access_token_ttl
+        )
         await app.state.rpc.start()
         await app.state.streams.start()
+        await app.state.revocations.start()
         yield
+        await app.state.revocations.close()
         await app.state.streams.close()
         await app.state.rpc.close()
 

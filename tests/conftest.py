@@ -1,8 +1,5 @@
 """Fixtures: one running system per test session, clients and users to drive it."""
 
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +9,7 @@ import pytest
 from fakes.openai_server import FakeOpenAI
 from support.api import User, admin_user, sign_up
 from support.infra import Infra, infra_or_fail
-from support.stack import ROOT, Stack, free_port, run_stack
+from support.stack import Stack, extra_gateway, run_stack
 
 
 @pytest.fixture(scope="session")
@@ -91,22 +88,5 @@ def stack_log(stack: Stack) -> Path:
 @pytest.fixture
 def lone_gateway(stack: Stack, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
     """A second gateway process with the settings the test gives (``indirect`` param)."""
-    port = free_port()
-    env = {**stack.env, "GATEWAY_PORT": str(port), **request.param}
-    log = (tmp_path / "gateway.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gateway"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/api/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    try:
+    with extra_gateway(stack, tmp_path, **request.param) as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=15)

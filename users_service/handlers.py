@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from contracts.auth import Login, Logout, Refresh, TokenPair
+from contracts.auth import ListRevocations, Login, Logout, Refresh, Revocations, TokenPair
 from contracts.names import Commands
 from contracts.rpc import Page
 from contracts.users import (
@@ -77,6 +77,11 @@ async def login(command: Login, services: Services) -> TokenPair:
 @router.command(Commands.AUTH_REFRESH)
 async def refresh(command: Refresh, services: Services) -> TokenPair:
     return await services.auth.refresh(refresh_token=command.refresh_token)
+
+
+@router.command(Commands.AUTH_REVOCATIONS)
+async def revocations(command: ListRevocations, services: Services) -> Revocations:
+    return await services.users.revocations_since(since=command.since)
 
 
 @router.command(Commands.AUTH_LOGOUT)

@@ -9,7 +9,7 @@ from sqlalchemy import ColumnElement, and_, delete, func, or_, select, tuple_, u
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.enums import Role
-from users_service.models import RefreshToken, User
+from users_service.models import RefreshToken, SessionRevocation, User
 
 
 @dataclass(frozen=True)
@@ -143,3 +143,20 @@ class RefreshTokenRepository:
             .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
             .values(revoked_at=func.now())
         )
+
+
+class RevocationRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def revoke(self, user_id: uuid.UUID) -> datetime:
+        """Void the user's tokens from now on; return when."""
+        row = SessionRevocation(user_id=user_id)
+        self.session.add(row)
+        await self.session.flush()
+        await self.session.refresh(row)
+        return row.revoked_at
+
+    async def since(self, moment: datetime) -> list[SessionRevocation]:
+        stmt = select(SessionRevocation).where(SessionRevocation.revoked_at > moment)
+        return list((await self.session.execute(stmt)).scalars())

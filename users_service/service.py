@@ -1,14 +1,16 @@
 """Use cases on users: one transaction per command, an outbox event with every change."""
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql import func
 
+from contracts.auth import Revocation, Revocations
 from contracts.enums import Role
-from contracts.events import EventTypes, UserDeleted
+from contracts.events import EventTypes, SessionsRevoked, UserDeleted
 from contracts.rpc import Actor, Page
 from contracts.users import UserCreate, UserPublic, UserUpdate
 from servicekit.errors import Conflict, NotFound
@@ -17,7 +19,12 @@ from servicekit.pagination import decode_cursor, page_of
 from users_service import policy
 from users_service.models import User, outbox
 from users_service.passwords import hash_password
-from users_service.repository import RefreshTokenRepository, UserFilter, UserRepository
+from users_service.repository import (
+    RefreshTokenRepository,
+    RevocationRepository,
+    UserFilter,
+    UserRepository,
+)
 
 
 def to_public(user: User) -> UserPublic:
@@ -32,6 +39,13 @@ async def _emit(session: AsyncSession, event_type: str, subject: uuid.UUID, data
     await record_event(
         session, outbox, type=event_type, subject=str(subject), data=data.model_dump(mode="json")
     )
+
+
+async def _end_sessions(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Void the user's access tokens issued until now, everywhere (gateways hear the event)."""
+    revoked_at = await RevocationRepository(session).revoke(user_id)
+    revoked = SessionsRevoked(user_id=user_id, revoked_at=revoked_at)
+    await _emit(session, EventTypes.USER_SESSIONS_REVOKED, user_id, revoked)
 
 
 class UsersService:
@@ -108,6 +122,8 @@ class UsersService:
                     await session.refresh(user)
                     if "password_hash" in values:
                         await RefreshTokenRepository(session).revoke_all(user.id)
+                    if "password_hash" in values or "role" in values:
+                        await _end_sessions(session, user.id)
                     await _emit(session, EventTypes.USER_UPDATED, user.id, to_public(user))
                 public = to_public(user)
         except IntegrityError as exc:
@@ -150,9 +166,18 @@ class UsersService:
                 await RefreshTokenRepository(session).revoke_all(user.id)
             else:
                 return  # already soft-deleted: nothing happens twice
+            await _end_sessions(session, user.id)
             await _emit(
                 session, EventTypes.USER_DELETED, user.id, UserDeleted(user_id=user.id, hard=hard)
             )
+
+    async def revocations_since(self, *, since: datetime) -> Revocations:
+        """Sessions revoked after ``since``: what a starting gateway must know."""
+        async with self._sessions() as session:
+            rows = await RevocationRepository(session).since(since)
+        return Revocations(
+            items=[Revocation(user_id=r.user_id, revoked_at=r.revoked_at) for r in rows]
+        )
 
     async def restore_user(self, *, actor: Actor, user_id: uuid.UUID) -> UserPublic:
         """Undo a soft delete (admins only)."""

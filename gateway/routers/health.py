@@ -44,6 +44,7 @@ async def ready(request: Request, rpc: Rpc) -> Response:
         )
     results = await asyncio.gather(*(_check(rpc, s, timeout) for s in SERVICES))
     checks = {"broker": "ok", **dict(zip(SERVICES, results, strict=True))}
+    checks["revocations"] = "ok" if request.app.state.revocations.loaded else "loading"
     failing = [name for name, state in checks.items() if state != "ok"]
     if failing:
         return problem(

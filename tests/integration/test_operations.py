@@ -22,6 +22,7 @@ def test_ready_reports_broker_and_every_service(api: httpx.Client) -> None:
         "chat": "ok",
         "tickets": "ok",
         "ai": "ok",
+        "revocations": "ok",
     }
 
 

@@ -1,0 +1,91 @@
+"""Which access tokens have been revoked, without a round trip per request.
+
+Tokens are verified here by signature alone, so a user deleted or demoted would keep their
+power until the token expires. The users service therefore records a revocation and publishes
+``support.user.sessions_revoked``; every gateway follows those events on a queue of its own,
+and at start catches up on the revocations of the last token lifetime. A token issued at or
+before its user's latest revocation is refused.
+"""
+
+import asyncio
+import logging
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from pydantic import ValidationError
+
+from contracts.auth import ListRevocations, Revocations
+from contracts.events import CloudEvent, EventTypes, SessionsRevoked
+from contracts.names import EVENTS_EXCHANGE, Commands, routing_key
+from servicekit.bus import connect, declare_exchanges
+from servicekit.rpc_client import RpcClient, RpcError
+
+log = logging.getLogger(__name__)
+
+
+class RevocationList:
+    def __init__(self, url: str, rpc: RpcClient, *, token_ttl: int) -> None:
+        self._url, self._rpc, self._ttl = url, rpc, token_ttl
+        self._revoked: dict[uuid.UUID, float] = {}
+        self._connection: AbstractRobustConnection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.loaded = False
+
+    def revoked(self, user_id: uuid.UUID, issued_at: float) -> bool:
+        """True if a token of ``user_id`` issued at ``issued_at`` (whole seconds) is void."""
+        revoked_at = self._revoked.get(user_id)
+        # ``iat`` has whole seconds: a token from the second of the revocation is refused too.
+        return revoked_at is not None and issued_at <= revoked_at
+
+    def _note(self, user_id: uuid.UUID, revoked_at: datetime) -> None:
+        moment = revoked_at.timestamp()
+        self._revoked[user_id] = max(moment, self._revoked.get(user_id, 0.0))
+        horizon = time.time() - self._ttl - 60
+        if len(self._revoked) > 10_000:  # forget what no live token can predate any more
+            self._revoked = {u: t for u, t in self._revoked.items() if t > horizon}
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._follow())
+
+    async def _follow(self) -> None:
+        connection = await connect(self._url, name="gateway-revocations")
+        channel = await connection.channel(publisher_confirms=False)
+        await declare_exchanges(channel)
+        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        await queue.bind(EVENTS_EXCHANGE, routing_key=routing_key(EventTypes.USER_SESSIONS_REVOKED))
+        await queue.consume(self._on_event, no_ack=True)
+        self._connection = connection
+        # Bound first, then caught up: nothing revoked in between is missed.
+        since = datetime.now(UTC) - timedelta(seconds=self._ttl + 60)
+        delay = 0.5
+        while not self.loaded:
+            try:
+                await self._rpc.wait_connected(30)
+                raw = await self._rpc.call(Commands.AUTH_REVOCATIONS, ListRevocations(since=since))
+            except (RpcError, TimeoutError) as exc:
+                log.warning("revocations not loaded yet (%s), retrying", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10)
+                continue
+            for item in Revocations.model_validate_json(raw).items:
+                self._note(item.user_id, item.revoked_at)
+            self.loaded = True
+            log.info("revocation list loaded: %d users", len(self._revoked))
+
+    async def _on_event(self, message: AbstractIncomingMessage) -> None:
+        try:
+            revoked = SessionsRevoked.model_validate(
+                CloudEvent.model_validate_json(message.body).data
+            )
+        except ValidationError:
+            log.warning("malformed sessions_revoked event dropped")
+            return
+        self._note(revoked.user_id, revoked.revoked_at)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        if self._connection is not None:
+            await self._connection.close()
