@@ -141,6 +141,12 @@ def final_stage() -> str:
     return dockerfile()[-1].stage
 
 
+def image_user() -> str:
+    """The uid the runtime image runs as (its last USER), or "" for root."""
+    users = [i for i in dockerfile() if i.keyword == "USER" and i.stage == final_stage()]
+    return users[-1].arguments.split(":")[0] if users else ""
+
+
 def copy_sources(stage: str | None = None) -> list[str]:
     """Sources of the COPY instructions that read the build context (not ``--from``)."""
     sources: list[str] = []
@@ -712,9 +718,7 @@ def test_image_holds_what_migrations_and_the_ai_worker_read() -> None:
 
 
 def test_image_runs_as_uid_10001_without_secrets() -> None:
-    users = [i for i in dockerfile() if i.keyword == "USER" and i.stage == final_stage()]
-    assert users, "the runtime stage must not run as root"
-    assert users[-1].arguments.split(":")[0] == "10001"
+    assert image_user() == "10001", "the runtime stage must run as uid 10001, not root"
     runtime_env = env_assignments(final_stage())
     assert runtime_env.get("PYTHONUNBUFFERED") == "1"
     assert runtime_env.get("PYTHONDONTWRITEBYTECODE") == "1"
@@ -820,7 +824,7 @@ def test_migration_job_is_one_shot() -> None:
 
 
 def test_pods_run_locked_down_as_the_image_user() -> None:
-    image_uid = int(next(i for i in dockerfile() if i.keyword == "USER").arguments.split(":")[0])
+    image_uid = int(image_user())
     for where, pod, container in containers():
         security = {**pod.get("securityContext", {}), **container.get("securityContext", {})}
         assert security.get("runAsNonRoot") is True, where
