@@ -342,7 +342,9 @@ def garbage(_: User) -> str:
 
 
 def empty_bearer(_: User) -> str:
-    return "Bearer "
+    # "Bearer " with its space: HTTP strips a value's trailing whitespace (RFC 9110, 5.5), so
+    # on the wire, and to h11 which refuses to send it, an empty bearer header is this.
+    return "Bearer"
 
 
 def basic_auth(user: User) -> str:
