@@ -24,8 +24,11 @@ from urllib.parse import quote
 
 import asyncpg
 import httpx
+from sqlalchemy.engine import make_url
 
 from deploy.local import process_specs
+from servicekit.migrations import service_sections
+from servicekit.roles import role_name
 
 PG_ADMIN = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 AMQP_BASE = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -174,7 +177,7 @@ def service_env(infra: Infra, **extra: str) -> dict[str, str]:
 
 def migrate(env: dict[str, str]) -> None:
     subprocess.run(
-        [sys.executable, "-m", "servicekit.migrations"],
+        [sys.executable, "-m", "servicekit.migrations", "--service-roles"],
         env=env,
         cwd=ROOT,
         check=True,
@@ -198,6 +201,14 @@ def wait_ready(base_url: str, log: Path, timeout: float = 90) -> None:
     raise RuntimeError(f"system not ready after {timeout}s: {last}\n--- log tail ---\n{tail}")
 
 
+def own_role(infra: Infra, process: str) -> dict[str, str] | None:
+    """A service that owns a schema connects as that schema's role, as in a deployment."""
+    if process not in service_sections():
+        return None
+    url = make_url(infra.database_url).set(username=role_name(process), password=None)
+    return {"DATABASE_URL": url.render_as_string(hide_password=False)}
+
+
 @contextlib.contextmanager
 def run_stack(infra: Infra, workdir: Path, **extra_env: str) -> Iterator[Stack]:
     """Migrate, start every service under the supervisor, wait until ready; stop at the end."""
@@ -206,7 +217,12 @@ def run_stack(infra: Infra, workdir: Path, **extra_env: str) -> Iterator[Stack]:
     migrate(env)
     spec = workdir / "processes.json"
     spec.write_text(
-        json.dumps([{"name": s.name, "argv": list(s.argv), "env": None} for s in process_specs()])
+        json.dumps(
+            [
+                {"name": s.name, "argv": list(s.argv), "env": own_role(infra, s.name)}
+                for s in process_specs()
+            ]
+        )
     )
     log = workdir / "stack.log"
     with log.open("ab") as out:

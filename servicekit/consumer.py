@@ -8,7 +8,7 @@ once, so every handler must be idempotent.
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
-from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel, AbstractRobustQueue
 from pydantic import ValidationError
 
 from contracts.events import CloudEvent
@@ -20,7 +20,7 @@ EventHandler = Callable[[CloudEvent], Awaitable[None]]
 
 async def declare_event_queue(
     channel: AbstractRobustChannel, queue: str, routing_keys: Sequence[str], *, delivery_limit: int
-) -> None:
+) -> AbstractRobustQueue:
     """Declare ``queue`` (quorum, dead-lettering to ``<queue>.dlq``) bound to ``routing_keys``."""
     dlq = await channel.declare_queue(f"{queue}.dlq", durable=True)
     await dlq.bind(DEAD_LETTER_EXCHANGE, routing_key=queue)
@@ -36,6 +36,7 @@ async def declare_event_queue(
     )
     for key in routing_keys:
         await declared.bind(EVENTS_EXCHANGE, routing_key=key)
+    return declared
 
 
 async def consume_events(
@@ -47,7 +48,11 @@ async def consume_events(
     delivery_limit: int,
 ) -> None:
     """Start consuming ``queue`` with ``handler``."""
-    await declare_event_queue(channel, queue, routing_keys, delivery_limit=delivery_limit)
+    # Consume on the queue object the robust channel declared: that is the one whose consumer
+    # aio-pika restores after a reconnect (a queue fetched otherwise is silently left behind).
+    declared = await declare_event_queue(
+        channel, queue, routing_keys, delivery_limit=delivery_limit
+    )
 
     async def on_message(message: AbstractIncomingMessage) -> None:
         try:
@@ -64,5 +69,4 @@ async def consume_events(
             return
         await message.ack()
 
-    declared = await channel.get_queue(queue, ensure=False)
     await declared.consume(on_message)

@@ -5,6 +5,7 @@
 database if it is missing and upgrades every schema: what ``make run`` and the tests do.
 """
 
+import argparse
 import asyncio
 import configparser
 import logging
@@ -23,6 +24,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from servicekit.db import asyncpg_dsn
 from servicekit.outbox import notify_trigger_ddl
+from servicekit.roles import grant_service_roles, role_name
 from servicekit.settings import ServiceSettings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,6 +110,13 @@ def upgrade_all(url: str) -> None:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description="Create the database if missing; migrate it.")
+    parser.add_argument(
+        "--service-roles",
+        action="store_true",
+        help="also create a role per service (<schema>_service) with rights on its schema alone",
+    )
+    args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     url = os.environ.get("DATABASE_URL") or ServiceSettings().database_url
     try:
@@ -115,6 +124,9 @@ def main() -> None:
     except OSError as exc:
         sys.exit(f"cannot reach Postgres at {make_url(url).render_as_string()}: {exc}")
     upgrade_all(url)
+    if args.service_roles:
+        asyncio.run(grant_service_roles(asyncpg_dsn(url), service_sections()))
+        log.info("service roles granted: %s", ", ".join(map(role_name, service_sections())))
 
 
 if __name__ == "__main__":

@@ -352,13 +352,11 @@ def build_kustomization(directory: Path) -> list[Doc]:
 
 
 def _selected(obj: Doc, target: Mapping[str, str]) -> bool:
+    """Whether a patch target (kind and name, regular expressions as in kustomize) picks obj."""
     unsupported = set(target) - {"kind", "name"}
     assert not unsupported, f"target selectors {unsupported} are not checked here"
-    return all(
-        re.fullmatch(target[field], obj[key] if field == "kind" else obj["metadata"]["name"])
-        for field, key in (("kind", "kind"), ("name", "name"))
-        if field in target
-    )
+    values = {"kind": obj["kind"], "name": obj["metadata"]["name"]}
+    return all(re.fullmatch(pattern, values[field]) for field, pattern in target.items())
 
 
 def _apply(obj: Doc, operation: Mapping[str, Any], where: str) -> None:
@@ -399,22 +397,6 @@ def overlay_directories() -> list[Path]:
 # ---------------------------------------------------------------------------- the code
 
 
-@functools.cache
-def setting_names() -> frozenset[str]:
-    """Every environment variable a settings class of the repository reads."""
-    names: set[str] = set()
-    for module in settings_modules():
-        for value in vars(module).values():
-            if (
-                isinstance(value, type)
-                and issubclass(value, BaseSettings)
-                and value.__module__ == module.__name__
-            ):
-                assert not value.model_config.get("env_prefix"), f"{value} has an env prefix"
-                names |= {field.upper() for field in value.model_fields}
-    return frozenset(names)
-
-
 def settings_modules() -> list[ModuleType]:
     return [
         importlib.import_module(f"{package}.settings")
@@ -424,6 +406,7 @@ def settings_modules() -> list[ModuleType]:
 
 
 def settings_classes() -> list[type[BaseSettings]]:
+    """The settings classes the repository's packages define."""
     return [
         value
         for module in settings_modules()
@@ -432,6 +415,16 @@ def settings_classes() -> list[type[BaseSettings]]:
         and issubclass(value, BaseSettings)
         and value.__module__ == module.__name__
     ]
+
+
+@functools.cache
+def setting_names() -> frozenset[str]:
+    """Every environment variable a settings class reads: its fields, upper-cased."""
+    names: set[str] = set()
+    for settings in settings_classes():
+        assert not settings.model_config.get("env_prefix"), f"{settings} has an env prefix"
+        names |= {field.upper() for field in settings.model_fields}
+    return frozenset(names)
 
 
 @functools.cache

@@ -12,7 +12,7 @@ import json
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,21 +113,26 @@ async def _run_job(client: httpx.AsyncClient, job: Job, deadline: float) -> None
     job.ticket_id = body["id"] if filed.status_code == 201 else body["ticket_id"]
 
 
+def default_content(i: int) -> str:
+    return f"How do I export my data? #{i}"
+
+
 async def burst(
     base_url: str,
     users: list[tuple[User, str]],
     size: int,
     *,
-    content: Callable[[int], str] = lambda i: f"How do I export my data? #{i}",
+    content: Callable[[int], str] | None = None,
     concurrency: int = 24,
-    fault: Callable[[], Awaitable[None]] | None = None,
+    fault: Callable[[], Coroutine[Any, Any, None]] | None = None,
     deadline_seconds: float = 180,
 ) -> list[Job]:
     """``size`` jobs over ``users`` (each with a chat), ``concurrency`` at a time, while
     ``fault`` runs alongside."""
     run_id = uuid.uuid4().hex[:8]
     cycle = itertools.cycle(users)
-    jobs = [Job(f"{run_id}-{i}", content(i), *next(cycle)) for i in range(size)]
+    write = content or default_content
+    jobs = [Job(f"{run_id}-{i}", write(i), *next(cycle)) for i in range(size)]
     deadline = time.monotonic() + deadline_seconds
     gate = asyncio.Semaphore(concurrency)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -192,8 +197,8 @@ async def wait_quiet(dsn: str, message_ids: list[str], timeout: float = 120) -> 
                     ids,
                 )
                 backlog = await connection.fetchval(
-                    "SELECT (SELECT count(*) FROM chat.outbox) + (SELECT count(*) FROM tickets.outbox)"
-                    " + (SELECT count(*) FROM users.outbox)"
+                    "SELECT (SELECT count(*) FROM chat.outbox)"
+                    " + (SELECT count(*) FROM tickets.outbox) + (SELECT count(*) FROM users.outbox)"
                 )
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 connection = await asyncpg.connect(dsn)
