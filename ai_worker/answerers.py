@@ -46,6 +46,8 @@ class AnswerFailed(Exception):
 class Answer:
     text: str
     model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
 
 class Answerer(Protocol):
@@ -148,11 +150,13 @@ class OpenAIAnswerer:
             messages=messages,
             temperature=self._temperature,
             stream=True,
+            stream_options={"include_usage": True},
             timeout=self._retry.timeout,
         )
-        model, finished = self._model, False
+        model, finished, usage = self._model, False, None
         async for chunk in stream:
             model = chunk.model or model
+            usage = chunk.usage or usage
             for choice in chunk.choices:
                 if choice.delta.content:
                     written.append(choice.delta.content)
@@ -160,7 +164,12 @@ class OpenAIAnswerer:
                 finished = finished or choice.finish_reason is not None
         if not finished:
             raise StreamCut("the stream ended before the answer did")
-        return Answer(text="".join(written), model=model)
+        return Answer(
+            text="".join(written),
+            model=model,
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+        )
 
 
 def _describe(exc: BaseException) -> str:

@@ -6,6 +6,7 @@ still pending, and sealing is idempotent there too, so a message never gets two 
 """
 
 import logging
+import time
 import uuid
 
 import aio_pika
@@ -26,6 +27,7 @@ from contracts.enums import MessageStatus, Role
 from contracts.events import CloudEvent
 from contracts.names import Commands, stream_key
 from contracts.rpc import Actor
+from servicekit.metrics import AI_ANSWERS, AI_TOKENS
 from servicekit.rpc_client import RpcClient
 
 log = logging.getLogger(__name__)
@@ -79,6 +81,7 @@ class AnswerWorker:
         async def on_reset() -> None:
             await self._publish(message_id, StreamChunk(type="reset"))
 
+        started = time.perf_counter()
         try:
             answer = await self._answerer.answer(
                 created.message.user_input,
@@ -88,11 +91,15 @@ class AnswerWorker:
                 on_reset=on_reset,
             )
         except AnswerFailed as exc:
+            AI_ANSWERS.labels("-", "failed").observe(time.perf_counter() - started)
             log.warning("message %s failed: %s", message_id, exc)
             await self._rpc.call(
                 Commands.MESSAGE_FAIL, FailMessage(message_id=message_id, error=str(exc))
             )
             return
+        AI_ANSWERS.labels(answer.model, "ok").observe(time.perf_counter() - started)
+        AI_TOKENS.labels(answer.model, "prompt").inc(answer.prompt_tokens)
+        AI_TOKENS.labels(answer.model, "completion").inc(answer.completion_tokens)
         seal = SealMessage(
             message_id=message_id,
             ai_response=answer.text,

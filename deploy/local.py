@@ -27,11 +27,23 @@ PROCESSES = (
 )
 
 
+METRICS_PORTS = {"users": 9101, "chat": 9102, "tickets": 9103, "ai": 9104}
+"""Where each service without an HTTP port serves /metrics (the gateway: on its own port)."""
+
+
 def process_specs(
-    python: str = sys.executable, env: dict[str, str] | None = None
+    python: str = sys.executable, metrics_ports: dict[str, int] | None = None
 ) -> list[ProcessSpec]:
     """One process per service, each ``python -m <package>``."""
-    return [ProcessSpec(name, [python, "-m", module], env) for name, module in PROCESSES]
+    ports = METRICS_PORTS if metrics_ports is None else metrics_ports
+    return [
+        ProcessSpec(
+            name,
+            [python, "-m", module],
+            {"METRICS_PORT": str(ports[name])} if name in ports else None,
+        )
+        for name, module in PROCESSES
+    ]
 
 
 async def unreachable(settings: GatewaySettings) -> list[str]:
@@ -72,6 +84,7 @@ def main() -> None:
     print(
         f"\n  API          {base}/api\n  Docs         {base}/api/docs\n"
         f"  Readiness    {base}/api/ready\n"
+        f"  Metrics      {base}/metrics, and :9101-9104/metrics (users, chat, tickets, ai)\n"
         + (f"  Admin login  {admin} (password from BOOTSTRAP_ADMIN_PASSWORD)\n" if admin else "")
         + "  Stop         Ctrl-C\n",
         flush=True,

@@ -26,7 +26,7 @@ import asyncpg
 import httpx
 from sqlalchemy.engine import make_url
 
-from deploy.local import process_specs
+from deploy.local import METRICS_PORTS, process_specs
 from servicekit.migrations import service_sections
 from servicekit.roles import role_name
 
@@ -149,6 +149,7 @@ class Stack:
     env: dict[str, str]
     log: Path
     runner_pid: int
+    metrics_ports: dict[str, int]
 
     def service_pid(self, module: str) -> int:
         """The pid of the running process of ``python -m <module>``."""
@@ -216,11 +217,17 @@ def run_stack(infra: Infra, workdir: Path, **extra_env: str) -> Iterator[Stack]:
     env = service_env(infra, GATEWAY_PORT=str(port), **extra_env)
     migrate(env)
     spec = workdir / "processes.json"
+    metrics_ports = {name: free_port() for name in METRICS_PORTS}
+    specs = process_specs(metrics_ports=metrics_ports)
     spec.write_text(
         json.dumps(
             [
-                {"name": s.name, "argv": list(s.argv), "env": own_role(infra, s.name)}
-                for s in process_specs()
+                {
+                    "name": s.name,
+                    "argv": list(s.argv),
+                    "env": {**(s.env or {}), **(own_role(infra, s.name) or {})},
+                }
+                for s in specs
             ]
         )
     )
@@ -237,7 +244,14 @@ def run_stack(infra: Infra, workdir: Path, **extra_env: str) -> Iterator[Stack]:
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(base_url, log)
-        yield Stack(base_url=base_url, infra=infra, env=env, log=log, runner_pid=runner.pid)
+        yield Stack(
+            base_url=base_url,
+            infra=infra,
+            env=env,
+            log=log,
+            runner_pid=runner.pid,
+            metrics_ports=metrics_ports,
+        )
     finally:
         runner.send_signal(signal.SIGTERM)
         try:

@@ -3,10 +3,12 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway import openapi, problems
-from gateway.limits import BodySizeLimit
+from gateway.limits import BodySizeLimit, RequestMetrics
 from gateway.ratelimit import RateLimits
 from gateway.revocations import RevocationList
 from gateway.routers import auth, chats, events, health, tickets, users
@@ -58,4 +60,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     api.include_router(events.router)
     app.include_router(api)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    app.add_middleware(RequestMetrics)
+    app.add_route("/metrics", _metrics, include_in_schema=False)
     return app
+
+
+async def _metrics(_: Request) -> Response:
+    """Prometheus text of this process."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -37,7 +37,7 @@ class RateLimits:
         raise RateLimited(max(1, math.ceil(stats.reset_time - time.time())))
 
 
-def _limits(request: Request) -> RateLimits:
+async def _limits(request: Request) -> RateLimits:
     limits: RateLimits = request.app.state.rate_limits
     return limits
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from servicekit.rpc_client import RpcClient
 
 
-def _rpc(request: Request) -> RpcClient:
+async def _rpc(request: Request) -> RpcClient:
     client: RpcClient = request.app.state.rpc
     return client
 

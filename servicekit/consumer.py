@@ -6,6 +6,7 @@ once, so every handler must be idempotent.
 """
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel, AbstractRobustQueue
@@ -13,6 +14,7 @@ from pydantic import ValidationError
 
 from contracts.events import CloudEvent
 from contracts.names import DEAD_LETTER_EXCHANGE, EVENTS_EXCHANGE
+from servicekit.metrics import EVENTS_HANDLED
 
 log = logging.getLogger(__name__)
 EventHandler = Callable[[CloudEvent], Awaitable[None]]
@@ -61,12 +63,15 @@ async def consume_events(
             log.error("%s: not a CloudEvent, dead-lettered: %r", queue, message.body[:200])
             await message.reject(requeue=False)
             return
+        started = time.perf_counter()
         try:
             await handler(event)
         except Exception:
             log.exception("%s: handling %s %s failed", queue, event.type, event.id)
+            EVENTS_HANDLED.labels(queue, "error").observe(time.perf_counter() - started)
             await message.nack(requeue=True)
             return
+        EVENTS_HANDLED.labels(queue, "ok").observe(time.perf_counter() - started)
         await message.ack()
 
     await declared.consume(on_message)

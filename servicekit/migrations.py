@@ -75,6 +75,13 @@ def create_outbox(schema: str) -> None:
         op.execute(statement)
 
 
+def add_outbox_order(schema: str) -> None:
+    """Migration step: a sequence number on the outbox, so events leave in the order written
+    (rows of one transaction share ``occurred_at``)."""
+    op.execute(f"ALTER TABLE {schema}.outbox ADD COLUMN seq bigint GENERATED ALWAYS AS IDENTITY")
+    op.create_index("ix_outbox_seq", "outbox", ["seq"], schema=schema)
+
+
 async def ensure_database(url: str) -> None:
     """Create the database named in ``url`` if it does not exist yet."""
     target = make_url(url)

@@ -17,12 +17,25 @@ import aio_pika
 import asyncpg
 import orjson
 from aio_pika.abc import AbstractExchange
-from sqlalchemy import Column, DateTime, Index, MetaData, Table, Text, Uuid, func, text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    MetaData,
+    Table,
+    Text,
+    Uuid,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.events import CONTENT_TYPE, SPEC_VERSION
 from contracts.names import routing_key
+from servicekit.metrics import OUTBOX_LAG, OUTBOX_PUBLISHED
 
 log = logging.getLogger(__name__)
 BATCH = 200
@@ -38,7 +51,9 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("subject", Text, nullable=True),
         Column("data", JSONB, nullable=False),
         Column("occurred_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("seq", BigInteger, Identity(always=True), nullable=False),
         Index("ix_outbox_occurred_at", "occurred_at"),
+        Index("ix_outbox_seq", "seq"),
     )
 
 
@@ -132,7 +147,7 @@ class OutboxRelay:
         async with connection.transaction():
             rows = await connection.fetch(
                 f"SELECT id, type, subject, data::text AS data, occurred_at"
-                f" FROM {self._schema}.outbox ORDER BY occurred_at, id"
+                f" FROM {self._schema}.outbox ORDER BY seq"
                 f" LIMIT {BATCH} FOR UPDATE SKIP LOCKED"
             )
             if not rows:
@@ -143,6 +158,11 @@ class OutboxRelay:
                 [row["id"] for row in rows],
             )
         self.published += len(rows)
+        OUTBOX_PUBLISHED.labels(self._schema).inc(len(rows))
+        now = dt.datetime.now(dt.UTC)
+        lag = OUTBOX_LAG.labels(self._schema)
+        for row in rows:
+            lag.observe((now - row["occurred_at"]).total_seconds())
         return len(rows)
 
     async def _publish(self, row: asyncpg.Record) -> None:

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from contracts.rpc import DEADLINE_HEADER, REPLY_ERROR, ErrorReply
 from servicekit.bus import connect
+from servicekit.metrics import RPC_CALLS
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,7 @@ class RpcClient:
             headers={DEADLINE_HEADER: int((time.time() + timeout) * 1000)},
             delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT,
         )
+        started, outcome = time.perf_counter(), "error"
         try:
             async with asyncio.timeout(timeout):
                 # Not mandatory: aiormq reports returns only with publisher confirms, which an RPC
@@ -116,12 +118,15 @@ class RpcClient:
                 # declared by their service, so a request waits there for the service to answer.
                 await exchange.publish(message, routing_key=queue, mandatory=False)
                 reply_type, body = await future
+            outcome = "ok" if reply_type != REPLY_ERROR else "error"
         except TimeoutError:
+            outcome = "timeout"
             raise RpcTimeout(f"{queue} did not answer within {timeout:g}s") from None
         except (aio_pika.exceptions.AMQPError, ConnectionError, RuntimeError) as exc:
             raise BrokerUnavailable(f"message broker unreachable: {exc}") from None
         finally:
             self._pending.pop(correlation_id, None)
+            RPC_CALLS.labels(queue, outcome).observe(time.perf_counter() - started)
         if reply_type == REPLY_ERROR:
             raise RemoteError(ErrorReply.model_validate_json(body))
         return body

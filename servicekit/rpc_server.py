@@ -19,6 +19,7 @@ from contracts.enums import ErrorCode
 from contracts.rpc import DEADLINE_HEADER, REPLY_ERROR, REPLY_OK, ErrorReply, FieldError
 from servicekit.db import is_database_unavailable
 from servicekit.errors import DomainError
+from servicekit.metrics import RPC_HANDLED
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +142,8 @@ class RpcServer:
         except Exception as exc:  # channel lost: the broker redelivers, the handler is idempotent
             log.warning("%s: ack failed: %s", route.queue, exc)
         self.handled += 1
-        log.debug("%s answered in %.1f ms", route.queue, (time.perf_counter() - started) * 1e3)
+        outcome = "ok" if reply_type == REPLY_OK else "error"
+        RPC_HANDLED.labels(route.queue, outcome).observe(time.perf_counter() - started)
 
     async def stop(self, grace: float = 10.0) -> None:
         """Stop taking requests, then let those in flight finish (up to ``grace`` seconds)."""

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from contracts.names import EVENTS_EXCHANGE, ping_queue
 from contracts.rpc import Ping, Pong
+from servicekit import metrics
 from servicekit.bus import connect, declare_exchanges
 from servicekit.consumer import EventHandler, consume_events
 from servicekit.db import asyncpg_dsn, make_engine, make_sessions
@@ -43,6 +44,7 @@ class ServiceRuntime:
         self._servers: list[RpcServer] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
+        self._consumed: list[str] = []
         self.publish_channel: AbstractRobustChannel | None = None
 
     @property
@@ -52,6 +54,7 @@ class ServiceRuntime:
 
     async def __aenter__(self) -> Self:
         configure_logging(self.settings.log_level, json=self.settings.log_json)
+        metrics.serve(self.settings.metrics_port)
         if self.schema is not None:
             self.engine = make_engine(
                 self.settings.database_url,
@@ -72,6 +75,7 @@ class ServiceRuntime:
         server = RpcServer(channel, router, context)
         await server.start()
         self._servers.append(server)
+        self._consumed.extend(router.routes)
 
     async def channel(self) -> AbstractRobustChannel:
         """A channel of this process's connection, without publisher confirms."""
@@ -86,6 +90,7 @@ class ServiceRuntime:
         await consume_events(
             channel, queue, routing_keys, handler, delivery_limit=self.settings.event_delivery_limit
         )
+        self._consumed.append(queue)
 
     async def relay_outbox(self) -> OutboxRelay:
         """Start publishing this service's outbox to ``support.events`` in the background."""
@@ -101,6 +106,20 @@ class ServiceRuntime:
         self.background(relay.run())
         return relay
 
+    async def _sample_queue_depths(self, every: float = 15.0) -> None:
+        """Now and then, how many messages wait in each queue this process consumes."""
+        assert self._connection is not None
+        channel = await self._connection.channel(publisher_confirms=False)
+        while True:
+            for queue in self._consumed:
+                try:
+                    underlay = await channel.get_underlay_channel()
+                    declared = await underlay.queue_declare(queue, passive=True)
+                    metrics.QUEUE_DEPTH.labels(queue).set(declared.message_count or 0)
+                except Exception as exc:  # a metric is not worth failing over
+                    log.debug("depth of %s unknown: %s", queue, exc)
+            await asyncio.sleep(every)
+
     def background(self, work: Coroutine[Any, Any, None]) -> None:
         self._tasks.append(asyncio.create_task(work))
 
@@ -113,6 +132,8 @@ class ServiceRuntime:
         ping: RpcRouter[ServiceRuntime] = RpcRouter()
         ping.command(ping_queue(self.name))(_answer_ping)
         await self.serve(ping, self)
+        if self.settings.metrics_port:
+            self.background(self._sample_queue_depths())
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)

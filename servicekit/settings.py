@@ -24,6 +24,7 @@ class ServiceSettings(BaseSettings):
     event_delivery_limit: int = Field(default=5, ge=1, le=100)
     db_pool_size: int = Field(default=10, ge=1, le=100)
     outbox_poll_seconds: float = Field(default=2.0, gt=0)
+    metrics_port: int = Field(default=0, ge=0, le=65535)
 
 
 class AuthSettings(ServiceSettings):

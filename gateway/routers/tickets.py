@@ -37,7 +37,7 @@ router = APIRouter(tags=["tickets"])
 CSV_COLUMNS = list(TicketPublic.model_fields)
 
 
-def ticket_filter(
+async def ticket_filter(
     status: TicketStatus | None = None,
     issue_type: IssueType | None = None,
     priority: Priority | None = None,
