@@ -44,12 +44,6 @@ def message_public(message: Message) -> MessagePublic:
     return MessagePublic.model_validate(message, from_attributes=True)
 
 
-async def _emit(session: AsyncSession, event_type: str, subject: uuid.UUID, data: Any) -> None:
-    await record_event(
-        session, outbox, type=event_type, subject=str(subject), data=data.model_dump(mode="json")
-    )
-
-
 @dataclass(frozen=True)
 class ChatLimits:
     recent_turns: int = 6
@@ -76,7 +70,7 @@ class ChatService:
                 user_id=actor.id, title=title or DEFAULT_TITLE
             )
             public = chat_public(chat)
-            await _emit(session, EventTypes.CHAT_CREATED, chat.id, public)
+            await record_event(session, outbox, EventTypes.CHAT_CREATED, chat.id, public)
         return public
 
     async def get_chat(self, *, actor: Actor, chat_id: uuid.UUID) -> ChatPublic:
@@ -145,7 +139,7 @@ class ChatService:
             ],
             attempt=message.emissions,
         )
-        await _emit(session, EventTypes.MESSAGE_CREATED, message.id, event)
+        await record_event(session, outbox, EventTypes.MESSAGE_CREATED, message.id, event)
 
     async def get_message(
         self, *, actor: Actor, message_id: uuid.UUID, chat_id: uuid.UUID | None
@@ -221,7 +215,7 @@ class ChatService:
                     raise NotFound("message not found")
                 return message_public(found[0])  # already final: nothing happens twice
             public = message_public(message)
-            await _emit(session, event_type, message.id, public)
+            await record_event(session, outbox, event_type, message.id, public)
         await self._on_final(public)
         return public
 
@@ -257,7 +251,9 @@ class ChatService:
                     message.error = f"no answer after {message.emissions} attempts"
                     await session.flush()
                     public = message_public(message)
-                    await _emit(session, EventTypes.MESSAGE_FAILED, message.id, public)
+                    await record_event(
+                        session, outbox, EventTypes.MESSAGE_FAILED, message.id, public
+                    )
                     failed.append(public)
                 else:
                     message.emissions += 1

@@ -11,12 +11,12 @@ import contextlib
 import datetime as dt
 import logging
 import uuid
-from typing import Any
 
 import aio_pika
 import asyncpg
 import orjson
 from aio_pika.abc import AbstractExchange
+from pydantic import BaseModel
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -69,11 +69,14 @@ def notify_trigger_ddl(schema: str) -> list[str]:
 
 
 async def record_event(
-    session: AsyncSession, table: Table, *, type: str, subject: str | None, data: dict[str, Any]
+    session: AsyncSession, table: Table, event_type: str, subject: object, data: BaseModel
 ) -> uuid.UUID:
     """Add an event to the outbox inside the caller's transaction; return its id."""
     event_id = uuid.uuid4()
-    await session.execute(table.insert().values(id=event_id, type=type, subject=subject, data=data))
+    payload = data.model_dump(mode="json", by_alias=True)
+    await session.execute(
+        table.insert().values(id=event_id, type=event_type, subject=str(subject), data=payload)
+    )
     return event_id
 
 

@@ -1,7 +1,6 @@
 """Use cases on tickets: one per message, a workflow, a history row and an event per change."""
 
 import uuid
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql import func
@@ -38,16 +37,6 @@ def _text(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-async def _emit(session: AsyncSession, event_type: str, ticket_id: uuid.UUID, data: Any) -> None:
-    await record_event(
-        session,
-        outbox,
-        type=event_type,
-        subject=str(ticket_id),
-        data=data.model_dump(mode="json", by_alias=True),
-    )
-
-
 class TicketService:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], directory: Directory) -> None:
         self._sessions = sessions
@@ -73,7 +62,7 @@ class TicketService:
                 )
             await repo.record(ticket.id, actor.id, [("status", None, TicketStatus.OPEN.value)])
             public = to_public(ticket)
-            await _emit(session, EventTypes.TICKET_CREATED, ticket.id, public)
+            await record_event(session, outbox, EventTypes.TICKET_CREATED, ticket.id, public)
         return public
 
     async def get_ticket(self, *, actor: Actor, ticket_id: uuid.UUID) -> TicketPublic:
@@ -161,10 +150,10 @@ class TicketService:
             changed = TicketStatusChanged(
                 ticket=after, from_status=before.status, to_status=after.status, actor_id=actor.id
             )
-            await _emit(session, EventTypes.TICKET_STATUS_CHANGED, after.id, changed)
+            await record_event(session, outbox, EventTypes.TICKET_STATUS_CHANGED, after.id, changed)
         if others:
             updated = TicketUpdated(ticket=after, changes=others, actor_id=actor.id)
-            await _emit(session, EventTypes.TICKET_UPDATED, after.id, updated)
+            await record_event(session, outbox, EventTypes.TICKET_UPDATED, after.id, updated)
 
     async def list_tickets(
         self,

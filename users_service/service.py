@@ -35,17 +35,11 @@ def _is_email_taken(exc: IntegrityError) -> bool:
     return "uq_users_email_lower" in str(exc.orig)
 
 
-async def _emit(session: AsyncSession, event_type: str, subject: uuid.UUID, data: Any) -> None:
-    await record_event(
-        session, outbox, type=event_type, subject=str(subject), data=data.model_dump(mode="json")
-    )
-
-
 async def _end_sessions(session: AsyncSession, user_id: uuid.UUID) -> None:
     """Void the user's access tokens issued until now, everywhere (gateways hear the event)."""
     revoked_at = await RevocationRepository(session).revoke(user_id)
     revoked = SessionsRevoked(user_id=user_id, revoked_at=revoked_at)
-    await _emit(session, EventTypes.USER_SESSIONS_REVOKED, user_id, revoked)
+    await record_event(session, outbox, EventTypes.USER_SESSIONS_REVOKED, user_id, revoked)
 
 
 class UsersService:
@@ -65,7 +59,7 @@ class UsersService:
                     password_hash=password_hash,
                 )
                 public = to_public(user)
-                await _emit(session, EventTypes.USER_CREATED, user.id, public)
+                await record_event(session, outbox, EventTypes.USER_CREATED, user.id, public)
         except IntegrityError as exc:
             if _is_email_taken(exc):
                 raise Conflict("a user with this email already exists") from exc
@@ -124,7 +118,9 @@ class UsersService:
                         await RefreshTokenRepository(session).revoke_all(user.id)
                     if "password_hash" in values or "role" in values:
                         await _end_sessions(session, user.id)
-                    await _emit(session, EventTypes.USER_UPDATED, user.id, to_public(user))
+                    await record_event(
+                        session, outbox, EventTypes.USER_UPDATED, user.id, to_public(user)
+                    )
                 public = to_public(user)
         except IntegrityError as exc:
             if _is_email_taken(exc):
@@ -167,8 +163,12 @@ class UsersService:
             else:
                 return  # already soft-deleted: nothing happens twice
             await _end_sessions(session, user.id)
-            await _emit(
-                session, EventTypes.USER_DELETED, user.id, UserDeleted(user_id=user.id, hard=hard)
+            await record_event(
+                session,
+                outbox,
+                EventTypes.USER_DELETED,
+                user.id,
+                UserDeleted(user_id=user.id, hard=hard),
             )
 
     async def revocations_since(self, *, since: datetime) -> Revocations:
@@ -191,7 +191,9 @@ class UsersService:
                 user.deleted_at = None
                 await session.flush()
                 await session.refresh(user)
-                await _emit(session, EventTypes.USER_UPDATED, user.id, to_public(user))
+                await record_event(
+                    session, outbox, EventTypes.USER_UPDATED, user.id, to_public(user)
+                )
             return to_public(user)
 
 

@@ -34,6 +34,7 @@ from support.api import (
     User,
     ask,
     assert_problem,
+    eventually,
     file_ticket,
     new_chat,
     read_sse,
@@ -407,12 +408,7 @@ def settle(
     probe: Callable[[], httpx.Response], done: Callable[[httpx.Response], bool], seconds: float = 5
 ) -> httpx.Response:
     """The probe's answer once ``done`` (a revocation travels as an event), or the last one."""
-    deadline = time.monotonic() + seconds
-    response = probe()
-    while not done(response) and time.monotonic() < deadline:
-        time.sleep(0.1)
-        response = probe()
-    return response
+    return eventually(probe, done, timeout=seconds)
 
 
 @pytest.mark.parametrize(

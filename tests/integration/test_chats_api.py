@@ -2,14 +2,13 @@
 AI worker answers from the knowledge base."""
 
 import asyncio
-import time
 import uuid
 
 import asyncpg
 import httpx
 import pytest
 
-from support.api import User, ask, assert_problem, new_chat, read_sse, sign_up
+from support.api import User, ask, assert_problem, eventually, new_chat, read_sse, sign_up
 from support.stack import Stack
 
 
@@ -70,12 +69,10 @@ def test_without_wait_the_message_is_accepted_pending(api: httpx.Client, custome
     assert response.status_code == 202
     assert response.json()["status"] in ("pending", "sealed")
     message_id = response.json()["id"]
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        current = api.get(f"/api/chats/{chat_id}/messages/{message_id}", headers=customer.headers)
-        if current.json()["status"] == "sealed":
-            break
-        time.sleep(0.1)
+    current = eventually(
+        lambda: api.get(f"/api/chats/{chat_id}/messages/{message_id}", headers=customer.headers),
+        lambda r: r.json()["status"] == "sealed",
+    )
     assert current.json()["status"] == "sealed"
 
 
@@ -252,12 +249,11 @@ def test_a_message_stuck_pending_is_swept_and_answered(
         uuid.UUID(chat_id),
     )
     url = f"/api/chats/{chat_id}/messages/{message_id}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        message = api.get(url, headers=customer.headers).json()
-        if message["status"] != "pending":
-            break
-        time.sleep(0.3)
+    message = eventually(
+        lambda: api.get(url, headers=customer.headers).json(),
+        lambda m: m["status"] != "pending",
+        timeout=20,
+    )
     assert message["status"] == "sealed"
     assert message["references"]
 
@@ -268,11 +264,11 @@ def test_hard_deleting_a_user_deletes_their_chats(api: httpx.Client, admin: User
     ask(api, user, chat_id, "How do I delete my account?")
     assert api.get(f"/api/chats/{chat_id}", headers=admin.headers).status_code == 200
     assert api.delete(f"/api/users/{user.id}?hard=true", headers=admin.headers).status_code == 204
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if api.get(f"/api/chats/{chat_id}", headers=admin.headers).status_code == 404:
-            break
-        time.sleep(0.2)
-    assert_problem(api.get(f"/api/chats/{chat_id}", headers=admin.headers), 404)
+    gone = eventually(
+        lambda: api.get(f"/api/chats/{chat_id}", headers=admin.headers),
+        lambda r: r.status_code == 404,
+        timeout=15,
+    )
+    assert_problem(gone, 404)
     chats = api.get("/api/chats", params={"user_id": user.id}, headers=admin.headers).json()
     assert chats["items"] == []

@@ -10,7 +10,15 @@ import aio_pika
 import httpx
 
 from contracts.names import EVENTS_EXCHANGE
-from support.api import User, answered_message, assert_problem, file_ticket, new_chat, sign_up
+from support.api import (
+    User,
+    answered_message,
+    assert_problem,
+    eventually,
+    file_ticket,
+    new_chat,
+    sign_up,
+)
 from support.events import tap
 from support.stack import Stack
 
@@ -125,9 +133,8 @@ def test_hard_deleting_a_user_deletes_their_tickets(api: httpx.Client, admin: Us
     user = sign_up(api)
     ticket = file_ticket(api, user, answered_message(api, user)["id"]).json()
     assert api.delete(f"/api/users/{user.id}?hard=true", headers=admin.headers).status_code == 204
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if api.get(f"/api/tickets/{ticket['id']}", headers=admin.headers).status_code == 404:
-            break
-        time.sleep(0.2)
-    assert_problem(api.get(f"/api/tickets/{ticket['id']}", headers=admin.headers), 404)
+    gone = eventually(
+        lambda: api.get(f"/api/tickets/{ticket['id']}", headers=admin.headers),
+        lambda r: r.status_code == 404,
+    )
+    assert_problem(gone, 404)

@@ -5,17 +5,14 @@ from pathlib import Path
 
 import httpx
 
-from support.api import PASSWORD, User, assert_problem, sign_in, sign_up
+from support.api import PASSWORD, User, assert_problem, eventually, sign_in, sign_up
 from support.stack import Stack, extra_gateway
 
 
 def _refused(api: httpx.Client, user: User, path: str = "/api/users/me") -> None:
-    deadline = time.monotonic() + 5  # the revocation travels as an event: allow its delivery
-    while time.monotonic() < deadline:
-        response = api.get(path, headers=user.headers)
-        if response.status_code == 401:
-            break
-        time.sleep(0.05)
+    response = eventually(
+        lambda: api.get(path, headers=user.headers), lambda r: r.status_code == 401, timeout=5
+    )
     assert_problem(response, 401, "unauthorized")
     assert response.headers["www-authenticate"] == "Bearer"
 
@@ -56,7 +53,5 @@ def test_a_gateway_started_later_knows_earlier_revocations(
     assert api.delete(f"/api/users/{user.id}", headers=user.headers).status_code == 204
     _refused(api, user)
     with extra_gateway(stack, tmp_path) as base, httpx.Client(base_url=base, timeout=10) as late:
-        deadline = time.monotonic() + 20
-        while late.get("/api/ready").status_code != 200 and time.monotonic() < deadline:
-            time.sleep(0.2)
+        eventually(lambda: late.get("/api/ready"), lambda r: r.status_code == 200, timeout=20)
         _refused(late, user)

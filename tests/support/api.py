@@ -1,14 +1,17 @@
 """Talking to the REST API as a client would."""
 
 import json
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 from support.stack import ADMIN_EMAIL, ADMIN_PASSWORD
 
+T = TypeVar("T")
 PASSWORD = "Correct-horse-1"
 PROBLEM = "application/problem+json"
 
@@ -24,6 +27,19 @@ class User:
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
+
+
+def eventually(
+    probe: Callable[[], T], done: Callable[[T], bool], timeout: float = 10, every: float = 0.1
+) -> T:
+    """Probe until ``done`` holds or time is up (what travels by events takes a moment);
+    the last result either way, for the caller to assert on."""
+    deadline = time.monotonic() + timeout
+    result = probe()
+    while not done(result) and time.monotonic() < deadline:
+        time.sleep(every)
+        result = probe()
+    return result
 
 
 def login(api: httpx.Client, email: str, password: str) -> httpx.Response:
