@@ -23,14 +23,30 @@ class Result:
         return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
 
 
-def build_request(host: str, port: int, path: str, headers: dict[str, str]) -> bytes:
-    lines = [f"GET {path} HTTP/1.1", f"Host: {host}:{port}", "Connection: keep-alive"]
+def build_request(
+    host: str,
+    port: int,
+    path: str,
+    headers: dict[str, str],
+    *,
+    method: str = "GET",
+    body: bytes = b"",
+) -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}:{port}", "Connection: keep-alive"]
     lines += [f"{name}: {value}" for name, value in headers.items()]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+    if body:
+        lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
 async def _connection(
-    host: str, port: int, request: bytes, start: float, stop: float, result: Result
+    host: str,
+    port: int,
+    request: bytes,
+    start: float,
+    stop: float,
+    result: Result,
+    expect: bytes = b"200",
 ) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     try:
@@ -44,7 +60,7 @@ async def _connection(
             await reader.readexactly(length)
             if sent >= start:
                 result.latencies.append(time.perf_counter() - sent)
-                if head[9:12] != b"200":
+                if head[9:12] != expect:
                     result.errors += 1
     finally:
         writer.close()
@@ -59,14 +75,17 @@ async def measure(
     concurrency: int,
     warmup: float,
     seconds: float,
+    method: str = "GET",
+    body: bytes = b"",
+    expect: int = 200,
 ) -> Result:
     """Load ``path`` for ``warmup + seconds``; keep what was sent after the warm-up."""
-    request = build_request(host, port, path, headers)
+    request = build_request(host, port, path, headers, method=method, body=body)
     result = Result(concurrency=concurrency, seconds=seconds)
     start = time.perf_counter() + warmup
     await asyncio.gather(
         *(
-            _connection(host, port, request, start, start + seconds, result)
+            _connection(host, port, request, start, start + seconds, result, str(expect).encode())
             for _ in range(concurrency)
         )
     )
