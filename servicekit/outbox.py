@@ -114,7 +114,7 @@ class OutboxRelay:
         while True:
             try:
                 connection = await asyncpg.connect(self._dsn, timeout=3)
-            except (OSError, asyncpg.PostgresError) as exc:
+            except Exception as exc:
                 log.warning("outbox relay: database unreachable (%s)", exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10)
@@ -123,8 +123,9 @@ class OutboxRelay:
                 await connection.add_listener(f"{self._schema}_outbox", self._on_notify)
                 delay = 0.5
                 await self._relay(connection)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("outbox relay: database connection lost (%s)", exc)
+            except Exception as exc:  # asyncpg raises more kinds than it documents mid-restart
+                log.warning("outbox relay: database connection lost (%r), reconnecting", exc)
+                await asyncio.sleep(delay)
             finally:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(connection.close(timeout=2))

@@ -45,6 +45,7 @@ class ServiceRuntime:
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
         self._consumed: list[str] = []
+        self._exit_code = 0
         self.publish_channel: AbstractRobustChannel | None = None
 
     @property
@@ -121,7 +122,18 @@ class ServiceRuntime:
             await asyncio.sleep(every)
 
     def background(self, work: Coroutine[Any, Any, None]) -> None:
-        self._tasks.append(asyncio.create_task(work))
+        """Run ``work`` alongside; if it ever ends by itself, stop the process so that the
+        supervisor starts a whole new one (a service half alive is worse than a restart)."""
+        task = asyncio.create_task(work)
+        task.add_done_callback(self._background_ended)
+        self._tasks.append(task)
+
+    def _background_ended(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or self._stop.is_set():
+            return
+        log.critical("background work %s ended: %r; stopping", task.get_coro(), task.exception())
+        self._exit_code = 1
+        self._stop.set()
 
     async def wait_for_shutdown(self) -> None:
         """Answer pings (the service is ready: everything is served), then wait for a signal.
@@ -159,6 +171,8 @@ class ServiceRuntime:
         if self.engine is not None:
             await self.engine.dispose()
         log.info("%s stopped", self.name)
+        if self._exit_code:
+            raise SystemExit(self._exit_code)  # the supervisor sees a failure and restarts it
 
 
 async def _answer_ping(command: Ping, runtime: ServiceRuntime) -> Pong:
