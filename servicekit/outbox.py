@@ -39,6 +39,8 @@ from servicekit.metrics import OUTBOX_LAG, OUTBOX_PUBLISHED
 
 log = logging.getLogger(__name__)
 BATCH = 200
+BATCH_DEADLINE = 30.0
+"""Seconds a drain may take before the relay gives up on its connections and starts over."""
 
 
 def outbox_table(metadata: MetaData) -> Table:
@@ -137,8 +139,11 @@ class OutboxRelay:
         while True:
             self._wake.clear()
             try:
-                while await self.drain_batch(connection) == BATCH:
-                    pass
+                # A watchdog: a publish or query that hangs across an outage becomes an error
+                # (and a fresh connection) instead of a relay that is silently stuck for good.
+                async with asyncio.timeout(BATCH_DEADLINE):
+                    while await self.drain_batch(connection) == BATCH:
+                        pass
             except aio_pika.exceptions.AMQPError as exc:
                 log.warning("outbox relay: broker unavailable (%s), will retry", exc)
             except (ConnectionError, RuntimeError) as exc:
