@@ -31,7 +31,7 @@ def fault_stack(fault_llm: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory)
         "OPENAI_API_KEY": "test-key",
         "OPENAI_BASE_URL": fault_llm.base_url,
         "AI_MODEL": "fake-model",
-        "AI_TIMEOUT": "2",
+        "AI_TIMEOUT": "10",  # generous: this suite tests retries, and the fake shares a busy CPU
         "AI_MAX_ATTEMPTS": "3",
         "AI_RETRY_BASE_SECONDS": "0.05",
         "SWEEP_AFTER_SECONDS": "30",

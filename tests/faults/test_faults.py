@@ -196,7 +196,7 @@ def test_llm_slow_failing_or_dropping(
         ),
     )
     hopeless = [j for j in jobs if "status:500x3" in j.content]
-    assert report.failed == len(hopeless), report
+    assert report.failed == len(hopeless), (report, asyncio.run(_failures(fault_stack, jobs)))
     assert report.sealed == size - len(hopeless), report
     with httpx.Client(base_url=fault_stack.base_url, timeout=30) as api:
         for job in hopeless:
@@ -211,6 +211,23 @@ def test_llm_slow_failing_or_dropping(
     assert (after.sealed, after.failed, after.pending) == (size, 0, 0)
     attempts = [r for r in fault_llm.requests if tag in r.body["messages"][-1]["content"]]
     assert len(attempts) <= size * 4, "retries are bounded"
+
+
+async def _failures(stack: Stack, jobs: list[Job]) -> list[tuple[str, str]]:
+    """The marker and error of every failed message of a burst (to explain a failure)."""
+    import asyncpg
+
+    markers = {j.message_id: j.content.rsplit("[[", 1)[-1] for j in jobs if j.message_id}
+    connection = await asyncpg.connect(stack.infra.dsn)
+    try:
+        rows = await connection.fetch(
+            "SELECT id::text, error FROM chat.messages WHERE id = ANY($1::uuid[])"
+            " AND status = 'failed'",
+            list(markers),
+        )
+    finally:
+        await connection.close()
+    return [(markers[r["id"]], r["error"]) for r in rows]
 
 
 async def _publish_raw(amqp_url: str, queue: str, body: bytes, **properties: object) -> None:
