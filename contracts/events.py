@@ -42,10 +42,6 @@ class CloudEvent(WireModel):
     data: dict[str, Any] = Field(default_factory=dict)
 
 
-class UserCreated(UserPublic):
-    """Data of ``support.user.created`` and ``support.user.updated``: the user as it is now."""
-
-
 class SessionsRevoked(WireModel):
     """Data of ``support.user.sessions_revoked``: tokens issued until ``revoked_at`` are void
     (the user was deleted, or their role or password changed)."""

@@ -28,7 +28,6 @@ from sqlalchemy import (
     Text,
     Uuid,
     func,
-    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -108,7 +107,6 @@ class OutboxRelay:
         self._dsn, self._schema, self._exchange = dsn, schema, exchange
         self._source, self._poll = source, poll
         self._wake = asyncio.Event()
-        self.published = 0
 
     async def run(self) -> None:
         """Relay until cancelled, reconnecting to Postgres and retrying the broker as needed."""
@@ -166,7 +164,6 @@ class OutboxRelay:
                 f"DELETE FROM {self._schema}.outbox WHERE id = ANY($1::uuid[])",
                 [row["id"] for row in rows],
             )
-        self.published += len(rows)
         OUTBOX_PUBLISHED.labels(self._schema).inc(len(rows))
         now = dt.datetime.now(dt.UTC)
         lag = OUTBOX_LAG.labels(self._schema)
@@ -186,9 +183,3 @@ class OutboxRelay:
         await self._exchange.publish(
             message, routing_key=routing_key(row["type"]), mandatory=False, timeout=10
         )
-
-
-async def outbox_backlog(session: AsyncSession, schema: str) -> int:
-    """How many events wait to be published (for metrics and tests)."""
-    result = await session.execute(text(f"SELECT count(*) FROM {schema}.outbox"))
-    return int(result.scalar_one())

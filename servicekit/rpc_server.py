@@ -92,7 +92,6 @@ class RpcServer:
         self._context = context
         self._consumers: list[tuple[aio_pika.abc.AbstractQueue, str]] = []
         self._in_flight: set[asyncio.Task[None]] = set()
-        self.handled = 0
 
     async def start(self) -> None:
         for route in self._router.routes.values():
@@ -141,7 +140,6 @@ class RpcServer:
             await message.ack()
         except Exception as exc:  # channel lost: the broker redelivers, the handler is idempotent
             log.warning("%s: ack failed: %s", route.queue, exc)
-        self.handled += 1
         outcome = "ok" if reply_type == REPLY_OK else "error"
         RPC_HANDLED.labels(route.queue, outcome).observe(time.perf_counter() - started)
 

@@ -24,6 +24,7 @@ from faults.conftest import BURST
 from faults.harness import EventTap, Job, Report, account, burst, default_content, wait_quiet
 
 from contracts.names import EVENTS_EXCHANGE
+from deploy.local import PROCESSES
 from fakes.openai_server import FakeOpenAI
 from support.api import User, assert_problem
 from support.stack import Stack
@@ -104,7 +105,8 @@ def test_sigterm_during_a_burst_finishes_in_flight_work(
 
 
 def _name(module: str) -> str:
-    return {"chat_service": "chat", "ai_worker": "ai", "gateway": "gateway"}[module]
+    """The supervisor's name for the process running ``module``."""
+    return {module: name for name, module in PROCESSES}[module]
 
 
 def _ctl(*command: str) -> None:
