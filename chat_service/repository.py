@@ -4,13 +4,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, tuple_, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat_service.models import Chat, Message
 from contracts.enums import MessageStatus
-
-Key = tuple[datetime, uuid.UUID]
+from servicekit.pagination import Key, keyset_past
 
 
 class ChatRepository:
@@ -35,7 +34,7 @@ class ChatRepository:
         if user_id is not None:
             stmt = stmt.where(Chat.user_id == user_id)
         if after is not None:
-            stmt = stmt.where(tuple_(Chat.created_at, Chat.id) < tuple_(*after))
+            stmt = stmt.where(keyset_past(Chat.created_at, Chat.id, after, newest_first=True))
         return list((await self.session.execute(stmt)).scalars())
 
     async def delete_chats_of(self, user_id: uuid.UUID) -> int:
@@ -73,7 +72,9 @@ class ChatRepository:
             .limit(limit + 1)
         )
         if after is not None:
-            stmt = stmt.where(tuple_(Message.created_at, Message.id) > tuple_(*after))
+            stmt = stmt.where(
+                keyset_past(Message.created_at, Message.id, after, newest_first=False)
+            )
         return list((await self.session.execute(stmt)).scalars())
 
     async def recent_turns(self, chat_id: uuid.UUID, before: datetime, limit: int) -> list[Message]:

@@ -12,6 +12,7 @@ from gateway.limits import BodySizeLimit, RequestMetrics
 from gateway.ratelimit import RateLimits
 from gateway.revocations import RevocationList
 from gateway.routers import auth, chats, events, health, tickets, users
+from gateway.security import TokenVerifier
 from gateway.settings import GatewaySettings
 from gateway.streams import StreamHub
 from servicekit.logs import configure_logging
@@ -29,6 +30,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.revocations = RevocationList(
             settings.amqp_url, app.state.rpc, token_ttl=settings.access_token_ttl
         )
+        app.state.tokens = TokenVerifier(settings, app.state.revocations)
         await app.state.rpc.start()
         await app.state.streams.start()
         await app.state.revocations.start()

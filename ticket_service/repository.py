@@ -1,17 +1,17 @@
 """Queries of the ``tickets`` schema. Returns rows and models; raises nothing HTTP-ish."""
 
 import uuid
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, select, text, tuple_
+from asyncpg import Record
+from sqlalchemy import ColumnElement, bindparam, delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.tickets import TicketFilter
+from contracts.tickets import TicketFilter, TicketPublic
+from servicekit.db import Reads, Sql
+from servicekit.pagination import Key, keyset_past
 from ticket_service.models import SCHEMA, Ticket, TicketChange
-
-Key = tuple[datetime, uuid.UUID]
 
 
 def _conditions(flt: TicketFilter) -> list[ColumnElement[bool]]:
@@ -21,6 +21,45 @@ def _conditions(flt: TicketFilter) -> list[ColumnElement[bool]]:
         if value is not None:
             conditions.append(getattr(Ticket, name) == value)
     return conditions
+
+
+PUBLIC_COLUMNS = tuple(Ticket.__table__.c[name] for name in TicketPublic.model_fields)
+_GET = Sql.of(select(*PUBLIC_COLUMNS).where(Ticket.id == bindparam("ticket_id")))
+_FOR_MESSAGE = Sql.of(select(*PUBLIC_COLUMNS).where(Ticket.message_id == bindparam("message_id")))
+
+
+def _public(row: Record | None) -> TicketPublic | None:
+    return None if row is None else TicketPublic.model_validate(dict(row))
+
+
+class TicketReads:
+    """The read paths of tickets, one statement each, as wire models."""
+
+    def __init__(self, reads: Reads) -> None:
+        self.reads = reads
+
+    async def get(self, ticket_id: uuid.UUID) -> TicketPublic | None:
+        return _public(await self.reads.one(_GET, ticket_id=ticket_id))
+
+    async def for_message(self, message_id: uuid.UUID) -> TicketPublic | None:
+        return _public(await self.reads.one(_FOR_MESSAGE, message_id=message_id))
+
+    async def page(self, flt: TicketFilter, *, after: Key | None, limit: int) -> list[TicketPublic]:
+        """Newest first, ``limit + 1`` rows."""
+        conditions = _conditions(flt)
+        if after is not None:
+            conditions.append(keyset_past(Ticket.created_at, Ticket.id, after, newest_first=True))
+        stmt = (
+            select(*PUBLIC_COLUMNS)
+            .where(*conditions)
+            .order_by(Ticket.created_at.desc(), Ticket.id.desc())
+            .limit(limit + 1)
+        )
+        return [TicketPublic.model_validate(dict(row)) for row in await self.reads.all(stmt)]
+
+    async def count(self, flt: TicketFilter) -> int:
+        stmt = select(func.count()).select_from(Ticket).where(*_conditions(flt))
+        return int(await self.reads.scalar(stmt))
 
 
 class TicketRepository:
@@ -46,27 +85,6 @@ class TicketRepository:
         if for_update:
             stmt = stmt.with_for_update()
         return (await self.session.execute(stmt)).scalar_one_or_none()
-
-    async def for_message(self, message_id: uuid.UUID) -> Ticket | None:
-        stmt = select(Ticket).where(Ticket.message_id == message_id)
-        return (await self.session.execute(stmt)).scalar_one_or_none()
-
-    async def page(self, flt: TicketFilter, *, after: Key | None, limit: int) -> list[Ticket]:
-        """Newest first, ``limit + 1`` rows."""
-        conditions = _conditions(flt)
-        if after is not None:
-            conditions.append(tuple_(Ticket.created_at, Ticket.id) < tuple_(*after))
-        stmt = (
-            select(Ticket)
-            .where(*conditions)
-            .order_by(Ticket.created_at.desc(), Ticket.id.desc())
-            .limit(limit + 1)
-        )
-        return list((await self.session.execute(stmt)).scalars())
-
-    async def count(self, flt: TicketFilter) -> int:
-        stmt = select(func.count()).select_from(Ticket).where(*_conditions(flt))
-        return int((await self.session.execute(stmt)).scalar_one())
 
     async def record(
         self,

@@ -19,6 +19,7 @@ from contracts.tickets import (
     TicketUpdate,
     TicketUpdated,
 )
+from servicekit.db import Reads
 from servicekit.errors import Forbidden, InvalidInput, NotFound
 from servicekit.outbox import record_event
 from servicekit.pagination import decode_cursor, page_of
@@ -26,7 +27,7 @@ from ticket_service import policy, workflow
 from ticket_service.directory import Directory
 from ticket_service.errors import TicketAlreadyExists
 from ticket_service.models import Ticket, outbox
-from ticket_service.repository import TicketRepository
+from ticket_service.repository import TicketReads, TicketRepository
 
 
 def to_public(ticket: Ticket) -> TicketPublic:
@@ -38,8 +39,11 @@ def _text(value: object) -> str | None:
 
 
 class TicketService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], directory: Directory) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], reads: Reads, directory: Directory
+    ) -> None:
         self._sessions = sessions
+        self._reads = TicketReads(reads)
         self._directory = directory
 
     async def create_ticket(self, *, actor: Actor, data: TicketCreate) -> TicketPublic:
@@ -66,20 +70,18 @@ class TicketService:
         return public
 
     async def get_ticket(self, *, actor: Actor, ticket_id: uuid.UUID) -> TicketPublic:
-        async with self._sessions() as session:
-            ticket = await TicketRepository(session).get(ticket_id)
+        ticket = await self._reads.get(ticket_id)
         if ticket is None:
             raise NotFound("ticket not found")
         policy.check_read(actor, ticket.user_id)
-        return to_public(ticket)
+        return ticket
 
     async def ticket_of_message(self, *, actor: Actor, message_id: uuid.UUID) -> TicketPublic:
-        async with self._sessions() as session:
-            ticket = await TicketRepository(session).for_message(message_id)
+        ticket = await self._reads.for_message(message_id)
         if ticket is None:
             raise NotFound("this message has no ticket")
         policy.check_read(actor, ticket.user_id)
-        return to_public(ticket)
+        return ticket
 
     async def update_ticket(
         self, *, actor: Actor, ticket_id: uuid.UUID, data: TicketUpdate, fields: set[str]
@@ -167,11 +169,9 @@ class TicketService:
         """Tickets newest first: a customer's own, anyone's for staff."""
         flt = flt.model_copy(update={"user_id": policy.listed_owner(actor, flt.user_id)})
         after = decode_cursor(cursor) if cursor else None
-        async with self._sessions() as session:
-            repo = TicketRepository(session)
-            rows = await repo.page(flt, after=after, limit=limit)
-            total = await repo.count(flt) if include_total else None
-        return page_of(rows, limit, to_public, total)
+        rows = await self._reads.page(flt, after=after, limit=limit)
+        total = await self._reads.count(flt) if include_total else None
+        return page_of(rows, limit, total=total)
 
     async def history(self, *, actor: Actor, ticket_id: uuid.UUID) -> list[HistoryEntry]:
         """Every change of the ticket, oldest first."""

@@ -5,10 +5,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.enums import Role
+from contracts.users import UserPublic
+from servicekit.db import Reads, Sql
+from servicekit.pagination import keyset_past
 from users_service.models import RefreshToken, SessionRevocation, User
 
 
@@ -39,6 +42,40 @@ def _conditions(flt: UserFilter) -> list[ColumnElement[bool]]:
     return conditions
 
 
+PUBLIC_COLUMNS = tuple(User.__table__.c[name] for name in UserPublic.model_fields)
+_GET = Sql.of(select(*PUBLIC_COLUMNS).where(User.id == bindparam("user_id")))
+
+
+class UserReads:
+    """The read paths of users, one statement each, as wire models."""
+
+    def __init__(self, reads: Reads) -> None:
+        self.reads = reads
+
+    async def get(self, user_id: uuid.UUID) -> UserPublic | None:
+        row = await self.reads.one(_GET, user_id=user_id)
+        return None if row is None else UserPublic.model_validate(dict(row))
+
+    async def page(
+        self, flt: UserFilter, *, after: tuple[datetime, uuid.UUID] | None, limit: int
+    ) -> list[UserPublic]:
+        """Newest first; ``limit + 1`` rows so the caller knows whether a next page exists."""
+        conditions = _conditions(flt)
+        if after is not None:
+            conditions.append(keyset_past(User.created_at, User.id, after, newest_first=True))
+        stmt = (
+            select(*PUBLIC_COLUMNS)
+            .where(and_(*conditions))
+            .order_by(User.created_at.desc(), User.id.desc())
+            .limit(limit + 1)
+        )
+        return [UserPublic.model_validate(dict(row)) for row in await self.reads.all(stmt)]
+
+    async def count(self, flt: UserFilter) -> int:
+        stmt = select(func.count()).select_from(User).where(and_(*_conditions(flt)))
+        return int(await self.reads.scalar(stmt))
+
+
 class UserRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -59,25 +96,6 @@ class UserRepository:
         await self.session.flush()
         await self.session.refresh(user)
         return user
-
-    async def page(
-        self, flt: UserFilter, *, after: tuple[datetime, uuid.UUID] | None, limit: int
-    ) -> list[User]:
-        """Newest first; ``limit + 1`` rows so the caller knows whether a next page exists."""
-        conditions = _conditions(flt)
-        if after is not None:
-            conditions.append(tuple_(User.created_at, User.id) < tuple_(*after))
-        stmt = (
-            select(User)
-            .where(and_(*conditions))
-            .order_by(User.created_at.desc(), User.id.desc())
-            .limit(limit + 1)
-        )
-        return list((await self.session.execute(stmt)).scalars())
-
-    async def count(self, flt: UserFilter) -> int:
-        stmt = select(func.count()).select_from(User).where(and_(*_conditions(flt)))
-        return int((await self.session.execute(stmt)).scalar_one())
 
     async def delete(self, user_id: uuid.UUID) -> None:
         await self.session.execute(delete(User).where(User.id == user_id))

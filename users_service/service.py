@@ -13,6 +13,7 @@ from contracts.enums import Role
 from contracts.events import EventTypes, SessionsRevoked, UserDeleted
 from contracts.rpc import Actor, Page
 from contracts.users import UserCreate, UserPublic, UserUpdate
+from servicekit.db import Reads
 from servicekit.errors import Conflict, NotFound
 from servicekit.outbox import record_event
 from servicekit.pagination import decode_cursor, page_of
@@ -23,6 +24,7 @@ from users_service.repository import (
     RefreshTokenRepository,
     RevocationRepository,
     UserFilter,
+    UserReads,
     UserRepository,
 )
 
@@ -43,8 +45,9 @@ async def _end_sessions(session: AsyncSession, user_id: uuid.UUID) -> None:
 
 
 class UsersService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], reads: Reads) -> None:
         self._sessions = sessions
+        self._reads = UserReads(reads)
 
     async def create_user(self, *, actor: Actor | None, data: UserCreate) -> UserPublic:
         """Register a user; anyone may sign up as a customer, admins may create staff."""
@@ -82,12 +85,11 @@ class UsersService:
 
     async def get_user(self, *, actor: Actor, user_id: uuid.UUID) -> UserPublic:
         """One user, if the caller may see it."""
-        async with self._sessions() as session:
-            user = await UserRepository(session).get(user_id)
+        user = await self._reads.get(user_id)
         if user is None:
             raise NotFound("user not found")
         policy.check_visible(actor, user.id, user.deleted_at)
-        return to_public(user)
+        return user
 
     async def update_user(
         self, *, actor: Actor, user_id: uuid.UUID, data: UserUpdate, fields: set[str]
@@ -140,11 +142,9 @@ class UsersService:
         """A page of users, newest first, filtered by ``q`` (email or name) and role."""
         policy.check_list(actor, include_deleted=flt.include_deleted)
         after = decode_cursor(cursor) if cursor else None
-        async with self._sessions() as session:
-            repo = UserRepository(session)
-            rows = await repo.page(flt, after=after, limit=limit)
-            total = await repo.count(flt) if include_total else None
-        return page_of(rows, limit, to_public, total)
+        rows = await self._reads.page(flt, after=after, limit=limit)
+        total = await self._reads.count(flt) if include_total else None
+        return page_of(rows, limit, total=total)
 
     async def delete_user(self, *, actor: Actor, user_id: uuid.UUID, hard: bool) -> None:
         """Soft delete (no more logins, data kept) or, for admins, hard delete (all gone)."""
