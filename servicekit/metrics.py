@@ -45,6 +45,18 @@ AI_ANSWERS = Histogram(
     "ai_answer_duration_seconds", "Time to write an answer", ["model", "outcome"], buckets=SLOW
 )
 AI_TOKENS = Counter("ai_tokens_total", "Tokens the model read and wrote", ["model", "kind"])
+DB_STATEMENTS = Counter(
+    "db_statements_total",
+    "SQL statements sent to Postgres on the engine's connections (BEGIN, COMMIT and ROLLBACK"
+    " included; the outbox relay's own connection not), by kind",
+    ["kind"],
+)
+DB_TRANSACTIONS = Counter(
+    "db_transactions_total",
+    "Transactions on the engine's connections: explicit (a BEGIN) or implicit (a statement"
+    " outside one)",
+    ["kind"],
+)
 
 
 def serve(port: int) -> None:
