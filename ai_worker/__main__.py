@@ -47,6 +47,7 @@ async def main() -> None:
             rpc=rpc,
             stream=stream,
             top_k=settings.ai_top_k,
+            stream_interval=settings.ai_stream_interval,
         )
         await runtime.consume("ai.message-created", ["message.created"], worker.handle)
         try:

@@ -13,6 +13,7 @@ import aio_pika
 from aio_pika.abc import AbstractExchange
 
 from ai_worker.answerers import Answerer, AnswerFailed
+from ai_worker.chunks import Coalescer
 from ai_worker.knowledge import Hit, KnowledgeBase, reference_snippet
 from contracts.chat import (
     FailMessage,
@@ -50,9 +51,10 @@ class AnswerWorker:
         rpc: RpcClient,
         stream: AbstractExchange,
         top_k: int,
+        stream_interval: float,
     ) -> None:
         self._knowledge, self._answerer, self._rpc = knowledge, answerer, rpc
-        self._stream, self._top_k = stream, top_k
+        self._stream, self._top_k, self._stream_interval = stream, top_k, stream_interval
         self._answering: set[uuid.UUID] = set()
 
     async def handle(self, event: CloudEvent) -> None:
@@ -75,28 +77,28 @@ class AnswerWorker:
             return
         hits = self._knowledge.search(created.message.user_input, k=self._top_k)
 
-        async def on_delta(delta: str) -> None:
-            await self._publish(message_id, StreamChunk(type="token", delta=delta))
+        async def publish(chunk: StreamChunk) -> None:
+            await self._publish(message_id, chunk)
 
-        async def on_reset() -> None:
-            await self._publish(message_id, StreamChunk(type="reset"))
-
+        chunks = Coalescer(publish, interval=self._stream_interval)
         started = time.perf_counter()
         try:
             answer = await self._answerer.answer(
                 created.message.user_input,
                 created.recent_turns,
                 hits,
-                on_delta=on_delta,
-                on_reset=on_reset,
+                on_delta=chunks.add,
+                on_reset=chunks.reset,
             )
         except AnswerFailed as exc:
+            await chunks.close(send=False)  # the failed state is the last word, not a late token
             AI_ANSWERS.labels("-", "failed").observe(time.perf_counter() - started)
             log.warning("message %s failed: %s", message_id, exc)
             await self._rpc.call(
                 Commands.MESSAGE_FAIL, FailMessage(message_id=message_id, error=str(exc))
             )
             return
+        await chunks.close()
         AI_ANSWERS.labels(answer.model, "ok").observe(time.perf_counter() - started)
         AI_TOKENS.labels(answer.model, "prompt").inc(answer.prompt_tokens)
         AI_TOKENS.labels(answer.model, "completion").inc(answer.completion_tokens)

@@ -46,6 +46,7 @@ async def main() -> None:
 
         chats = ChatService(
             runtime.sessions,
+            runtime.queries,
             on_final=announce_final,
             limits=ChatLimits(
                 recent_turns=settings.recent_turns,

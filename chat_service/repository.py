@@ -2,14 +2,102 @@
 
 import uuid
 from datetime import datetime
+from itertools import chain
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+import orjson
+from sqlalchemy import Text, Uuid, bindparam, cast, delete, func, insert, literal, select, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chat_service.models import Chat, Message
+from chat_service.models import Chat, Message, outbox
+from contracts.chat import MessagePublic
 from contracts.enums import MessageStatus
+from contracts.events import EventTypes
+from servicekit.db import Queries, Sql
 from servicekit.pagination import Key, keyset_past
+
+MESSAGE_COLUMNS = tuple(Message.__table__.c[name] for name in MessagePublic.model_fields)
+_WITH_OWNER = Sql.of(
+    select(*MESSAGE_COLUMNS, Chat.user_id.label("owner_id"))
+    .join(Chat, Chat.id == Message.chat_id)
+    .where(Message.id == bindparam("message_id"))
+)
+
+
+def _finish(**values: Any) -> Sql:
+    """Move a pending message to its final state and write the event, in one statement: a
+    data-modifying CTE updates the row, and the outbox row is built from what it returned."""
+    done = (
+        update(Message)
+        .where(Message.id == bindparam("message_id"), Message.status == MessageStatus.PENDING)
+        .values(**values)
+        .returning(*MESSAGE_COLUMNS)
+        .cte("done")
+    )
+    data = func.jsonb_build_object(
+        *chain.from_iterable((literal(name), done.c[name]) for name in MessagePublic.model_fields)
+    )
+    event = insert(outbox).from_select(
+        ["id", "type", "subject", "data"],
+        select(bindparam("event_id", type_=Uuid), bindparam("event_type", type_=Text)).add_columns(
+            cast(done.c.id, Text), data
+        ),
+    )
+    return Sql.of(select(done).add_cte(event.cte("event")))
+
+
+_SEAL = _finish(
+    status=MessageStatus.SEALED,
+    ai_response=bindparam("ai_response", type_=Text),
+    references=bindparam("references", type_=JSONB),
+    model=bindparam("model", type_=Text),
+    sealed_at=func.now(),
+    error=None,
+)
+_FAIL = _finish(status=MessageStatus.FAILED, error=bindparam("error", type_=Text))
+
+
+class MessageQueries:
+    """The message paths the pipeline takes for every message, one statement each."""
+
+    def __init__(self, queries: Queries) -> None:
+        self.queries = queries
+
+    async def with_owner(self, message_id: uuid.UUID) -> tuple[MessagePublic, uuid.UUID] | None:
+        """The message and the user whose chat it is in."""
+        row = await self.queries.one(_WITH_OWNER, message_id=message_id)
+        if row is None:
+            return None
+        values = dict(row)
+        owner: uuid.UUID = values.pop("owner_id")
+        return MessagePublic.model_validate(values), owner
+
+    async def seal(
+        self, message_id: uuid.UUID, *, ai_response: str, references: list[Any], model: str
+    ) -> MessagePublic | None:
+        """Seal a pending message and record ``message.sealed``; None if it was not pending."""
+        row = await self.queries.one(
+            _SEAL,
+            message_id=message_id,
+            event_id=uuid.uuid4(),
+            event_type=EventTypes.MESSAGE_SEALED,
+            ai_response=ai_response,
+            references=orjson.dumps(references).decode(),
+            model=model,
+        )
+        return None if row is None else MessagePublic.model_validate(dict(row))
+
+    async def fail(self, message_id: uuid.UUID, *, error: str) -> MessagePublic | None:
+        """Fail a pending message and record ``message.failed``; None if it was not pending."""
+        row = await self.queries.one(
+            _FAIL,
+            message_id=message_id,
+            event_id=uuid.uuid4(),
+            event_type=EventTypes.MESSAGE_FAILED,
+            error=error,
+        )
+        return None if row is None else MessagePublic.model_validate(dict(row))
 
 
 class ChatRepository:
@@ -90,17 +178,6 @@ class ChatRepository:
             .limit(limit)
         )
         return list(reversed((await self.session.execute(stmt)).scalars().all()))
-
-    async def finish_pending(self, message_id: uuid.UUID, **values: Any) -> Message | None:
-        """Move a pending message to its final state; None if it was not pending (idempotent)."""
-        stmt = (
-            update(Message)
-            .where(Message.id == message_id, Message.status == MessageStatus.PENDING)
-            .values(**values)
-            .returning(Message)
-            .execution_options(populate_existing=True)
-        )
-        return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def reopen_failed(self, message_id: uuid.UUID) -> Message | None:
         stmt = (

@@ -8,7 +8,6 @@ transaction. Once the transaction is committed, a final state is also announced 
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -16,7 +15,7 @@ from sqlalchemy.sql import func
 
 from chat_service import policy
 from chat_service.models import Chat, Message, outbox
-from chat_service.repository import ChatRepository
+from chat_service.repository import ChatRepository, MessageQueries
 from contracts.chat import (
     ChatPublic,
     MessageCreated,
@@ -28,6 +27,7 @@ from contracts.chat import (
 from contracts.enums import MessageStatus
 from contracts.events import EventTypes
 from contracts.rpc import Actor, Page
+from servicekit.db import Queries
 from servicekit.errors import Conflict, NotFound
 from servicekit.outbox import record_event
 from servicekit.pagination import decode_cursor, page_of
@@ -55,11 +55,13 @@ class ChatService:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
+        queries: Queries,
         *,
         on_final: FinalStateListener,
         limits: ChatLimits,
     ) -> None:
         self._sessions = sessions
+        self._messages = MessageQueries(queries)
         self._on_final = on_final
         self._limits = limits
 
@@ -144,31 +146,28 @@ class ChatService:
     async def get_message(
         self, *, actor: Actor, message_id: uuid.UUID, chat_id: uuid.UUID | None
     ) -> MessagePublic:
-        async with self._sessions() as session:
-            found = await ChatRepository(session).get_message(message_id)
-        if found is None or (chat_id is not None and found[1].id != chat_id):
-            raise NotFound("message not found")
-        message, chat = found
-        try:
-            policy.check_read(actor, chat.user_id)
-        except NotFound:
-            raise NotFound("message not found") from None
-        return message_public(message)
+        message, _ = await self._readable(actor, message_id, chat_id)
+        return message
 
     async def message_ref(self, *, actor: Actor, message_id: uuid.UUID) -> MessageRef:
         """Whose message this is, if the actor may see it (for filing tickets on it)."""
-        async with self._sessions() as session:
-            found = await ChatRepository(session).get_message(message_id)
-        if found is None:
+        message, owner = await self._readable(actor, message_id, None)
+        return MessageRef(
+            message_id=message.id, chat_id=message.chat_id, user_id=owner, status=message.status
+        )
+
+    async def _readable(
+        self, actor: Actor, message_id: uuid.UUID, chat_id: uuid.UUID | None
+    ) -> tuple[MessagePublic, uuid.UUID]:
+        """The message and its owner, if it exists (in ``chat_id``) and ``actor`` may read it."""
+        found = await self._messages.with_owner(message_id)
+        if found is None or (chat_id is not None and found[0].chat_id != chat_id):
             raise NotFound("message not found")
-        message, chat = found
         try:
-            policy.check_read(actor, chat.user_id)
+            policy.check_read(actor, found[1])
         except NotFound:
             raise NotFound("message not found") from None
-        return MessageRef(
-            message_id=message.id, chat_id=chat.id, user_id=chat.user_id, status=message.status
-        )
+        return found
 
     async def list_messages(
         self, *, actor: Actor, chat_id: uuid.UUID, limit: int, cursor: str | None
@@ -188,36 +187,29 @@ class ChatService:
         self, *, message_id: uuid.UUID, ai_response: str, references: list[Reference], model: str
     ) -> MessagePublic:
         """Seal a pending message with its answer. Idempotent: a message never gets two."""
-        return await self._finish(
+        sealed = await self._messages.seal(
             message_id,
-            EventTypes.MESSAGE_SEALED,
-            status=MessageStatus.SEALED,
             ai_response=ai_response,
             references=[r.model_dump() for r in references],
             model=model,
-            sealed_at=func.now(),
-            error=None,
         )
+        return await self._finished(message_id, sealed)
 
     async def fail_message(self, *, message_id: uuid.UUID, error: str) -> MessagePublic:
         """Mark a pending message failed (it can be retried). Idempotent."""
-        return await self._finish(
-            message_id, EventTypes.MESSAGE_FAILED, status=MessageStatus.FAILED, error=error
-        )
+        return await self._finished(message_id, await self._messages.fail(message_id, error=error))
 
-    async def _finish(self, message_id: uuid.UUID, event_type: str, **values: Any) -> MessagePublic:
-        async with self._sessions.begin() as session:
-            repo = ChatRepository(session)
-            message = await repo.finish_pending(message_id, **values)
-            if message is None:
-                found = await repo.get_message(message_id)
-                if found is None:
-                    raise NotFound("message not found")
-                return message_public(found[0])  # already final: nothing happens twice
-            public = message_public(message)
-            await record_event(session, outbox, event_type, message.id, public)
-        await self._on_final(public)
-        return public
+    async def _finished(
+        self, message_id: uuid.UUID, changed: MessagePublic | None
+    ) -> MessagePublic:
+        """Announce a final state just recorded; if nothing changed, the message as it is."""
+        if changed is None:
+            found = await self._messages.with_owner(message_id)
+            if found is None:
+                raise NotFound("message not found")
+            return found[0]  # already final: nothing happens twice
+        await self._on_final(changed)
+        return changed
 
     async def retry_message(
         self, *, actor: Actor, chat_id: uuid.UUID, message_id: uuid.UUID

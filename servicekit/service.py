@@ -24,7 +24,7 @@ from contracts.rpc import Ping, Pong
 from servicekit import metrics
 from servicekit.bus import connect, declare_exchanges
 from servicekit.consumer import EventHandler, consume_events
-from servicekit.db import Reads, asyncpg_dsn, make_engine, make_sessions
+from servicekit.db import Queries, asyncpg_dsn, make_engine, make_sessions
 from servicekit.logs import configure_logging
 from servicekit.outbox import OutboxRelay
 from servicekit.rpc_server import RpcRouter, RpcServer
@@ -54,9 +54,9 @@ class ServiceRuntime:
         return self._sessions
 
     @property
-    def reads(self) -> Reads:
+    def queries(self) -> Queries:
         assert self.engine is not None, "this service has no database"
-        return Reads(self.engine)
+        return Queries(self.engine)
 
     async def __aenter__(self) -> Self:
         configure_logging(self.settings.log_level, json=self.settings.log_json)

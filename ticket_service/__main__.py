@@ -14,7 +14,7 @@ async def main() -> None:
     async with ServiceRuntime("tickets", settings, schema=SCHEMA) as runtime:
         rpc = RpcClient(settings.amqp_url, timeout=settings.rpc_timeout, name="tickets")
         await rpc.start()
-        tickets = TicketService(runtime.sessions, runtime.reads, RpcDirectory(rpc))
+        tickets = TicketService(runtime.sessions, runtime.queries, RpcDirectory(rpc))
         await runtime.serve(router, tickets)
         await runtime.consume("tickets.user-deleted", ["user.deleted"], on_user_deleted(tickets))
         await runtime.relay_outbox()

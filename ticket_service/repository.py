@@ -9,7 +9,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.tickets import TicketFilter, TicketPublic
-from servicekit.db import Reads, Sql
+from servicekit.db import Queries, Sql
 from servicekit.pagination import Key, keyset_past
 from ticket_service.models import SCHEMA, Ticket, TicketChange
 
@@ -35,14 +35,14 @@ def _public(row: Record | None) -> TicketPublic | None:
 class TicketReads:
     """The read paths of tickets, one statement each, as wire models."""
 
-    def __init__(self, reads: Reads) -> None:
-        self.reads = reads
+    def __init__(self, queries: Queries) -> None:
+        self.queries = queries
 
     async def get(self, ticket_id: uuid.UUID) -> TicketPublic | None:
-        return _public(await self.reads.one(_GET, ticket_id=ticket_id))
+        return _public(await self.queries.one(_GET, ticket_id=ticket_id))
 
     async def for_message(self, message_id: uuid.UUID) -> TicketPublic | None:
-        return _public(await self.reads.one(_FOR_MESSAGE, message_id=message_id))
+        return _public(await self.queries.one(_FOR_MESSAGE, message_id=message_id))
 
     async def page(self, flt: TicketFilter, *, after: Key | None, limit: int) -> list[TicketPublic]:
         """Newest first, ``limit + 1`` rows."""
@@ -55,11 +55,11 @@ class TicketReads:
             .order_by(Ticket.created_at.desc(), Ticket.id.desc())
             .limit(limit + 1)
         )
-        return [TicketPublic.model_validate(dict(row)) for row in await self.reads.all(stmt)]
+        return [TicketPublic.model_validate(dict(row)) for row in await self.queries.all(stmt)]
 
     async def count(self, flt: TicketFilter) -> int:
         stmt = select(func.count()).select_from(Ticket).where(*_conditions(flt))
-        return int(await self.reads.scalar(stmt))
+        return int(await self.queries.scalar(stmt))
 
 
 class TicketRepository:

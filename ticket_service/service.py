@@ -19,7 +19,7 @@ from contracts.tickets import (
     TicketUpdate,
     TicketUpdated,
 )
-from servicekit.db import Reads
+from servicekit.db import Queries
 from servicekit.errors import Forbidden, InvalidInput, NotFound
 from servicekit.outbox import record_event
 from servicekit.pagination import decode_cursor, page_of
@@ -40,10 +40,10 @@ def _text(value: object) -> str | None:
 
 class TicketService:
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], reads: Reads, directory: Directory
+        self, sessions: async_sessionmaker[AsyncSession], queries: Queries, directory: Directory
     ) -> None:
         self._sessions = sessions
-        self._reads = TicketReads(reads)
+        self._reads = TicketReads(queries)
         self._directory = directory
 
     async def create_ticket(self, *, actor: Actor, data: TicketCreate) -> TicketPublic:

@@ -16,7 +16,7 @@ log = logging.getLogger("users_service")
 async def main() -> None:
     settings = UsersSettings()
     async with ServiceRuntime("users", settings, schema=SCHEMA) as runtime:
-        users = UsersService(runtime.sessions, runtime.reads)
+        users = UsersService(runtime.sessions, runtime.queries)
         if settings.bootstrap_admin_email and settings.bootstrap_admin_password:
             created = await users.ensure_user(
                 email=settings.bootstrap_admin_email,

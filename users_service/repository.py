@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.enums import Role
 from contracts.users import UserPublic
-from servicekit.db import Reads, Sql
+from servicekit.db import Queries, Sql
 from servicekit.pagination import keyset_past
 from users_service.models import RefreshToken, SessionRevocation, User
 
@@ -49,11 +49,11 @@ _GET = Sql.of(select(*PUBLIC_COLUMNS).where(User.id == bindparam("user_id")))
 class UserReads:
     """The read paths of users, one statement each, as wire models."""
 
-    def __init__(self, reads: Reads) -> None:
-        self.reads = reads
+    def __init__(self, queries: Queries) -> None:
+        self.queries = queries
 
     async def get(self, user_id: uuid.UUID) -> UserPublic | None:
-        row = await self.reads.one(_GET, user_id=user_id)
+        row = await self.queries.one(_GET, user_id=user_id)
         return None if row is None else UserPublic.model_validate(dict(row))
 
     async def page(
@@ -69,11 +69,11 @@ class UserReads:
             .order_by(User.created_at.desc(), User.id.desc())
             .limit(limit + 1)
         )
-        return [UserPublic.model_validate(dict(row)) for row in await self.reads.all(stmt)]
+        return [UserPublic.model_validate(dict(row)) for row in await self.queries.all(stmt)]
 
     async def count(self, flt: UserFilter) -> int:
         stmt = select(func.count()).select_from(User).where(and_(*_conditions(flt)))
-        return int(await self.reads.scalar(stmt))
+        return int(await self.queries.scalar(stmt))
 
 
 class UserRepository:

@@ -13,7 +13,7 @@ from contracts.enums import Role
 from contracts.events import EventTypes, SessionsRevoked, UserDeleted
 from contracts.rpc import Actor, Page
 from contracts.users import UserCreate, UserPublic, UserUpdate
-from servicekit.db import Reads
+from servicekit.db import Queries
 from servicekit.errors import Conflict, NotFound
 from servicekit.outbox import record_event
 from servicekit.pagination import decode_cursor, page_of
@@ -45,9 +45,9 @@ async def _end_sessions(session: AsyncSession, user_id: uuid.UUID) -> None:
 
 
 class UsersService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], reads: Reads) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], queries: Queries) -> None:
         self._sessions = sessions
-        self._reads = UserReads(reads)
+        self._reads = UserReads(queries)
 
     async def create_user(self, *, actor: Actor | None, data: UserCreate) -> UserPublic:
         """Register a user; anyone may sign up as a customer, admins may create staff."""

@@ -161,7 +161,7 @@ def test_concurrent_posts_with_one_key_make_one_message(api: httpx.Client, custo
             )
 
     responses = asyncio.run(post_all())
-    assert {r.status_code for r in responses} == {202}
+    assert {r.status_code for r in responses} == {202}, [(r.status_code, r.text) for r in responses]
     assert len({r.json()["id"] for r in responses}) == 1
     listed = api.get(f"/api/chats/{chat_id}/messages", headers=customer.headers).json()["items"]
     assert len(listed) == 1

@@ -1,0 +1,81 @@
+"""Answer chunks are batched: the first at once, then at most one per interval, and the
+chunks always add up to the text written, in order."""
+
+import asyncio
+
+import pytest
+
+from ai_worker.chunks import Coalescer
+from contracts.chat import StreamChunk
+
+
+class Sent:
+    def __init__(self) -> None:
+        self.chunks: list[StreamChunk] = []
+
+    async def __call__(self, chunk: StreamChunk) -> None:
+        self.chunks.append(chunk)
+
+    @property
+    def text(self) -> str:
+        return "".join(c.delta or "" for c in self.chunks if c.type == "token")
+
+
+async def test_a_burst_of_deltas_goes_out_as_two_chunks() -> None:
+    sent = Sent()
+    chunks = Coalescer(sent, interval=0.05)
+    words = [f"word{i} " for i in range(50)]
+    for word in words:
+        await chunks.add(word)
+    await chunks.close()
+    assert [c.delta for c in sent.chunks] == [words[0], "".join(words[1:])]
+    assert sent.text == "".join(words)
+
+
+async def test_text_held_back_goes_out_after_the_interval_without_a_new_delta() -> None:
+    sent = Sent()
+    chunks = Coalescer(sent, interval=0.05)
+    await chunks.add("Hello")
+    await chunks.add(", world")
+    assert sent.text == "Hello"
+    await asyncio.sleep(0.12)
+    assert sent.text == "Hello, world"
+    await chunks.close()
+    assert len(sent.chunks) == 2
+
+
+async def test_slow_deltas_each_go_out_at_once() -> None:
+    sent = Sent()
+    chunks = Coalescer(sent, interval=0.01)
+    for word in ("a", "b", "c"):
+        await chunks.add(word)
+        await asyncio.sleep(0.02)
+        assert sent.text.endswith(word)
+    await chunks.close()
+    assert [c.delta for c in sent.chunks] == ["a", "b", "c"]
+
+
+async def test_a_reset_drops_unsent_text_of_the_void_attempt() -> None:
+    sent = Sent()
+    chunks = Coalescer(sent, interval=10)
+    await chunks.add("first try ")
+    await chunks.add("cut off")
+    await chunks.reset()
+    await chunks.add("second try")
+    await chunks.close()
+    assert [(c.type, c.delta) for c in sent.chunks] == [
+        ("token", "first try "),
+        ("reset", None),
+        ("token", "second try"),
+    ]
+
+
+@pytest.mark.parametrize("send", [True, False])
+async def test_closing_sends_or_drops_the_rest(send: bool) -> None:
+    sent = Sent()
+    chunks = Coalescer(sent, interval=10)
+    await chunks.add("a")
+    await chunks.add("b")
+    await chunks.close(send=send)
+    await asyncio.sleep(0)
+    assert sent.text == ("ab" if send else "a")
