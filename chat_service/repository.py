@@ -6,8 +6,22 @@ from itertools import chain
 from typing import Any
 
 import orjson
-from sqlalchemy import Text, Uuid, bindparam, cast, delete, func, insert, literal, select, update
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import (
+    Integer,
+    Text,
+    Uuid,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat_service.models import Chat, Message, outbox
@@ -23,6 +37,82 @@ _WITH_OWNER = Sql.of(
     .join(Chat, Chat.id == Message.chat_id)
     .where(Message.id == bindparam("message_id"))
 )
+
+
+def _public_json(row: Any) -> Any:
+    """The ``MessagePublic`` JSON of a message row, built in SQL."""
+    return func.jsonb_build_object(
+        *chain.from_iterable((literal(name), row.c[name]) for name in MessagePublic.model_fields)
+    )
+
+
+def _add() -> Sql:
+    """Post a message in a chat the actor owns and write ``message.created`` with the recent
+    turns, in one statement. Nothing is inserted (no row comes back) when the chat is missing
+    or not the actor's, or when the idempotency key was used already in the chat."""
+    chat = (
+        select(Chat.id, Chat.user_id)
+        .where(Chat.id == bindparam("chat_id"), Chat.user_id == bindparam("actor_id"))
+        .cte("chat")
+    )
+    new = (
+        pg_insert(Message)
+        .from_select(
+            ["chat_id", "user_input", "idempotency_key"],
+            select(
+                chat.c.id,
+                bindparam("user_input", type_=Text),
+                bindparam("idempotency_key", type_=Text),
+            ),
+        )
+        .on_conflict_do_nothing(
+            index_elements=[Message.chat_id, Message.idempotency_key],
+            index_where=Message.idempotency_key.is_not(None),
+        )
+        .returning(*MESSAGE_COLUMNS, Message.emissions)
+        .cte("new")
+    )
+    # The statement's snapshot does not hold the new message: these are the turns before it.
+    turns = (
+        select(Message.user_input, Message.ai_response, Message.created_at, Message.id)
+        .where(Message.chat_id == bindparam("chat_id"), Message.status == MessageStatus.SEALED)
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .limit(bindparam("turns", type_=Integer))
+        .subquery("turns")
+    )
+    turn = func.jsonb_build_object(
+        literal("user_input"),
+        turns.c.user_input,
+        literal("ai_response"),
+        func.coalesce(turns.c.ai_response, literal("")),
+    )
+    recent = select(
+        func.coalesce(
+            func.jsonb_agg(aggregate_order_by(turn, turns.c.created_at, turns.c.id)),
+            cast(literal("[]"), JSONB),
+        )
+    ).scalar_subquery()
+    data = func.jsonb_build_object(
+        literal("message"),
+        _public_json(new),
+        literal("user_id"),
+        chat.c.user_id,
+        literal("recent_turns"),
+        recent,
+        literal("attempt"),
+        new.c.emissions,
+    )
+    event = insert(outbox).from_select(
+        ["id", "type", "subject", "data"],
+        select(bindparam("event_id", type_=Uuid), literal(EventTypes.MESSAGE_CREATED, Text))
+        .add_columns(cast(new.c.id, Text), data)
+        .select_from(new.join(chat, true())),
+    )
+    public = [new.c[name] for name in MessagePublic.model_fields]
+    return Sql.of(select(*public).add_cte(event.cte("event")))
+
+
+_ADD = _add()
 
 
 def _finish(**values: Any) -> Sql:
@@ -63,6 +153,27 @@ class MessageQueries:
 
     def __init__(self, queries: Queries) -> None:
         self.queries = queries
+
+    async def add(
+        self,
+        *,
+        actor_id: uuid.UUID,
+        chat_id: uuid.UUID,
+        user_input: str,
+        key: str | None,
+        turns: int,
+    ) -> MessagePublic | None:
+        """The new message, or None if none was made (see ``_add``)."""
+        row = await self.queries.one(
+            _ADD,
+            actor_id=actor_id,
+            chat_id=chat_id,
+            user_input=user_input,
+            idempotency_key=key,
+            turns=turns,
+            event_id=uuid.uuid4(),
+        )
+        return None if row is None else MessagePublic.model_validate(dict(row))
 
     async def with_owner(self, message_id: uuid.UUID) -> tuple[MessagePublic, uuid.UUID] | None:
         """The message and the user whose chat it is in."""
@@ -141,13 +252,6 @@ class ChatRepository:
     async def message_by_key(self, chat_id: uuid.UUID, key: str) -> Message | None:
         stmt = select(Message).where(Message.chat_id == chat_id, Message.idempotency_key == key)
         return (await self.session.execute(stmt)).scalar_one_or_none()
-
-    async def add_message(self, *, chat_id: uuid.UUID, user_input: str, key: str | None) -> Message:
-        message = Message(chat_id=chat_id, user_input=user_input, idempotency_key=key)
-        self.session.add(message)
-        await self.session.flush()
-        await self.session.refresh(message)
-        return message
 
     async def messages_page(
         self, chat_id: uuid.UUID, *, after: Key | None, limit: int

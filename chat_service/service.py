@@ -9,7 +9,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql import func
 
@@ -100,31 +99,29 @@ class ChatService:
 
         The same idempotency key in the same chat returns the message it created first (a
         client retrying after a network error never makes a second one); with other content
-        the key is a conflict.
+        the key is a conflict. The database decides races (a unique index).
         """
-        try:
-            async with self._sessions.begin() as session:
-                repo = ChatRepository(session)
-                chat = await repo.get_chat(chat_id)
-                if chat is None:
-                    raise NotFound("chat not found")
-                policy.check_post(actor, chat.user_id)
-                if idempotency_key is not None:
-                    earlier = await repo.message_by_key(chat_id, idempotency_key)
-                    if earlier is not None:
-                        return _replay(earlier, content)
-                message = await repo.add_message(
-                    chat_id=chat_id, user_input=content, key=idempotency_key
-                )
-                await self._emit_created(session, repo, message, chat.user_id)
-                return message_public(message)
-        except IntegrityError as exc:
-            if idempotency_key is None or "uq_messages_chat_id_idempotency_key" not in str(exc):
-                raise
-        # Two requests with one key raced; the other one's message is the answer.
+        added = await self._messages.add(
+            actor_id=actor.id,
+            chat_id=chat_id,
+            user_input=content,
+            key=idempotency_key,
+            turns=self._limits.recent_turns,
+        )
+        if added is not None:
+            return added
+        # Nothing made: the chat is missing or not the actor's, or the key was used already.
         async with self._sessions() as session:
-            earlier = await ChatRepository(session).message_by_key(chat_id, idempotency_key)
-        assert earlier is not None
+            repo = ChatRepository(session)
+            chat = await repo.get_chat(chat_id)
+            if chat is None:
+                raise NotFound("chat not found")
+            policy.check_post(actor, chat.user_id)
+            earlier = None
+            if idempotency_key is not None:
+                earlier = await repo.message_by_key(chat_id, idempotency_key)
+        if earlier is None:  # the chat changed hands in between: unheard of, but not a 500
+            raise Conflict("the chat changed while posting: try again")
         return _replay(earlier, content)
 
     async def _emit_created(
