@@ -49,6 +49,7 @@ async def add_message(command: AddMessage, chats: ChatService) -> MessagePublic:
         chat_id=command.chat_id,
         content=command.content,
         idempotency_key=command.idempotency_key,
+        message_id=command.message_id,
     )
 
 

@@ -29,6 +29,7 @@ from contracts.chat import MessagePublic
 from contracts.enums import MessageStatus
 from contracts.events import EventTypes
 from servicekit.db import Queries, Sql
+from servicekit.outbox import TRACE_COLUMNS, trace_binds, trace_values
 from servicekit.pagination import Key, keyset_past
 
 MESSAGE_COLUMNS = tuple(Message.__table__.c[name] for name in MessagePublic.model_fields)
@@ -58,8 +59,9 @@ def _add() -> Sql:
     new = (
         pg_insert(Message)
         .from_select(
-            ["chat_id", "user_input", "idempotency_key"],
+            ["id", "chat_id", "user_input", "idempotency_key"],
             select(
+                func.coalesce(bindparam("message_id", type_=Uuid), func.gen_random_uuid()),
                 chat.c.id,
                 bindparam("user_input", type_=Text),
                 bindparam("idempotency_key", type_=Text),
@@ -103,9 +105,9 @@ def _add() -> Sql:
         new.c.emissions,
     )
     event = insert(outbox).from_select(
-        ["id", "type", "subject", "data"],
+        ["id", "type", "subject", "data", *TRACE_COLUMNS],
         select(bindparam("event_id", type_=Uuid), literal(EventTypes.MESSAGE_CREATED, Text))
-        .add_columns(cast(new.c.id, Text), data)
+        .add_columns(cast(new.c.id, Text), data, *trace_binds())
         .select_from(new.join(chat, true())),
     )
     public = [new.c[name] for name in MessagePublic.model_fields]
@@ -129,9 +131,9 @@ def _finish(**values: Any) -> Sql:
         *chain.from_iterable((literal(name), done.c[name]) for name in MessagePublic.model_fields)
     )
     event = insert(outbox).from_select(
-        ["id", "type", "subject", "data"],
+        ["id", "type", "subject", "data", *TRACE_COLUMNS],
         select(bindparam("event_id", type_=Uuid), bindparam("event_type", type_=Text)).add_columns(
-            cast(done.c.id, Text), data
+            cast(done.c.id, Text), data, *trace_binds()
         ),
     )
     return Sql.of(select(done).add_cte(event.cte("event")))
@@ -157,6 +159,7 @@ class MessageQueries:
     async def add(
         self,
         *,
+        message_id: uuid.UUID | None,
         actor_id: uuid.UUID,
         chat_id: uuid.UUID,
         user_input: str,
@@ -166,12 +169,14 @@ class MessageQueries:
         """The new message, or None if none was made (see ``_add``)."""
         row = await self.queries.one(
             _ADD,
+            message_id=message_id,
             actor_id=actor_id,
             chat_id=chat_id,
             user_input=user_input,
             idempotency_key=key,
             turns=turns,
             event_id=uuid.uuid4(),
+            **trace_values(),
         )
         return None if row is None else MessagePublic.model_validate(dict(row))
 
@@ -196,6 +201,7 @@ class MessageQueries:
             ai_response=ai_response,
             references=orjson.dumps(references).decode(),
             model=model,
+            **trace_values(),
         )
         return None if row is None else MessagePublic.model_validate(dict(row))
 
@@ -207,6 +213,7 @@ class MessageQueries:
             event_id=uuid.uuid4(),
             event_type=EventTypes.MESSAGE_FAILED,
             error=error,
+            **trace_values(),
         )
         return None if row is None else MessagePublic.model_validate(dict(row))
 

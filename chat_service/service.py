@@ -93,7 +93,13 @@ class ChatService:
         return page_of(rows, limit, chat_public)
 
     async def add_message(
-        self, *, actor: Actor, chat_id: uuid.UUID, content: str, idempotency_key: str | None
+        self,
+        *,
+        actor: Actor,
+        chat_id: uuid.UUID,
+        content: str,
+        idempotency_key: str | None,
+        message_id: uuid.UUID | None = None,
     ) -> MessagePublic:
         """Post the customer's input; the AI worker hears of it through ``message.created``.
 
@@ -102,6 +108,7 @@ class ChatService:
         the key is a conflict. The database decides races (a unique index).
         """
         added = await self._messages.add(
+            message_id=message_id,
             actor_id=actor.id,
             chat_id=chat_id,
             user_input=content,

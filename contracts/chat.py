@@ -74,6 +74,8 @@ class AddMessage(WireModel):
     chat_id: UUID
     content: Content
     idempotency_key: IdempotencyKey | None = None
+    message_id: UUID | None = None
+    """The new message's id, when the caller picks it (the gateway does, see ``stream_key``)."""
 
 
 class GetMessage(WireModel):

@@ -7,7 +7,7 @@ EVENTS_EXCHANGE: Final = "support.events"
 DEAD_LETTER_EXCHANGE: Final = "support.dlx"
 """Direct exchange where consumers' queues dead-letter; routing key = the queue's name."""
 AI_STREAM_EXCHANGE: Final = "ai.stream"
-"""Transient topic exchange of answer chunks; routing key ``message.<message id>``."""
+"""Transient topic exchange of answer chunks; routing key ``message.<id[:8]>.<message id>``."""
 
 
 class Commands:
@@ -44,8 +44,13 @@ class Commands:
 
 
 def stream_key(message_id: object) -> str:
-    """Routing key on ``ai.stream`` of one message's chunks and final state."""
-    return f"message.{message_id}"
+    """Routing key on ``ai.stream`` of one message's chunks and final state.
+
+    The id's first eight hex digits are a word of their own, so a gateway that picks the ids of
+    the messages posted through it with its own prefix hears all of them through one binding,
+    ``message.<prefix>.*``, instead of binding and unbinding for each message."""
+    text = str(message_id)
+    return f"message.{text[:8]}.{text}"
 
 
 def ping_queue(service: str) -> str:

@@ -1,6 +1,10 @@
 """Following answers as they are written: one exclusive queue per gateway process on
 ``ai.stream``, bound to the messages its clients wait on, fanned out to each of them.
 
+Messages posted through this gateway get ids with its own prefix (``new_message_id``), and
+one binding, made at start, brings all of their chunks: a client waiting on its answer costs
+the broker no binding of its own. Other messages are bound one by one while watched.
+
 Chunks are a courtesy: a client that misses one misses nothing, because the last word is
 always the message as the chat service stored it (read again whenever in doubt).
 """
@@ -8,6 +12,7 @@ always the message as the chat service stored it (read again whenever in doubt).
 import asyncio
 import contextlib
 import logging
+import secrets
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator
@@ -30,6 +35,14 @@ class StreamHub:
         self._queue: AbstractQueue | None = None
         self._watchers: dict[str, set[asyncio.Queue[StreamChunk]]] = defaultdict(set)
         self._connector: asyncio.Task[None] | None = None
+        self._prefix = secrets.token_hex(4)
+
+    def new_message_id(self) -> uuid.UUID:
+        """A fresh random id whose stream this gateway hears without binding for it."""
+        return uuid.UUID(self._prefix + uuid.uuid4().hex[8:])
+
+    def _ours(self, message_id: uuid.UUID) -> bool:
+        return message_id.hex.startswith(self._prefix)
 
     async def start(self) -> None:
         self._connector = asyncio.create_task(self._connect())
@@ -41,6 +54,7 @@ class StreamHub:
         queue = await channel.declare_queue(
             f"gateway.streams.{uuid.uuid4().hex[:12]}", exclusive=True, auto_delete=True
         )
+        await queue.bind(AI_STREAM_EXCHANGE, routing_key=f"message.{self._prefix}.*")
         await queue.consume(self._on_chunk, no_ack=True)
         self._connection, self._queue = connection, queue
 
@@ -70,15 +84,16 @@ class StreamHub:
             raise BrokerUnavailable("message broker unreachable")
         key = stream_key(message_id)
         inbox: asyncio.Queue[StreamChunk] = asyncio.Queue()
-        first = not self._watchers[key]
+        bind = not self._watchers[key] and not self._ours(message_id)
         self._watchers[key].add(inbox)
         try:
-            if first:
+            if bind:
                 await queue.bind(AI_STREAM_EXCHANGE, routing_key=key)
             yield inbox
         finally:
             self._watchers[key].discard(inbox)
             if not self._watchers[key]:
                 del self._watchers[key]
-                with contextlib.suppress(Exception):
-                    await queue.unbind(AI_STREAM_EXCHANGE, routing_key=key)
+                if not self._ours(message_id):
+                    with contextlib.suppress(Exception):
+                        await queue.unbind(AI_STREAM_EXCHANGE, routing_key=key)

@@ -19,6 +19,7 @@ from contracts.chat import (
     ListMessages,
     MessagePublic,
     RetryMessage,
+    StreamChunk,
 )
 from contracts.enums import MessageStatus
 from contracts.names import Commands
@@ -52,6 +53,20 @@ async def _current(rpc: RpcClient, actor: Actor, chat_id: UUID, message_id: UUID
     return MessagePublic.model_validate_json(await rpc.call(Commands.MESSAGE_GET, command))
 
 
+async def _final(
+    chunks: asyncio.Queue[StreamChunk], message: MessagePublic, seconds: float
+) -> MessagePublic:
+    """The message once a final state comes in on ``chunks``, or ``message`` after ``seconds``."""
+    try:
+        async with asyncio.timeout(seconds):
+            while True:
+                chunk = await chunks.get()
+                if chunk.message is not None:
+                    return chunk.message
+    except TimeoutError:
+        return message
+
+
 async def _wait_final(
     hub: StreamHub, rpc: RpcClient, actor: Actor, message: MessagePublic, seconds: float
 ) -> MessagePublic:
@@ -60,14 +75,9 @@ async def _wait_final(
         current = await _current(rpc, actor, message.chat_id, message.id)  # it may be done already
         if current.status != MessageStatus.PENDING:
             return current
-        try:
-            async with asyncio.timeout(seconds):
-                while True:
-                    chunk = await chunks.get()
-                    if chunk.message is not None:
-                        return chunk.message
-        except TimeoutError:
-            pass
+        final = await _final(chunks, current, seconds)
+    if final.status != MessageStatus.PENDING:
+        return final
     return await _current(rpc, actor, message.chat_id, message.id)
 
 
@@ -118,18 +128,33 @@ async def add_message(
     """Ask the assistant. 202 with the pending message, or with ``wait``, 201 with the answer
     if it came in time. A retried POST with the same ``Idempotency-Key`` returns the first."""
     await limits.hit(limits.messages, str(actor.id))
+    hub = _hub(request)
+    message_id = hub.new_message_id()
     command = AddMessage(
-        actor=actor, chat_id=chat_id, content=body.content, idempotency_key=idempotency_key
+        actor=actor,
+        chat_id=chat_id,
+        content=body.content,
+        idempotency_key=idempotency_key,
+        message_id=message_id,
     )
-    raw = await rpc.call(Commands.MESSAGE_ADD, command)
-    message = MessagePublic.model_validate_json(raw)
-    location = f"/api/chats/{chat_id}/messages/{message.id}"
-    if wait > 0:
-        final = await _wait_final(_hub(request), rpc, actor, message, wait)
-        if final.status != MessageStatus.PENDING:
-            return _json(final.model_dump_json().encode(), 201, location)
-        raw = final.model_dump_json().encode()
-    return _json(raw, 202, location)
+    if wait <= 0:
+        raw = await rpc.call(Commands.MESSAGE_ADD, command)
+        message = MessagePublic.model_validate_json(raw)
+        return _json(raw, 202, _location(message))
+    # Watching before the message exists: its final state cannot slip by, so no read is needed.
+    async with hub.watch(message_id) as chunks:
+        message = MessagePublic.model_validate_json(await rpc.call(Commands.MESSAGE_ADD, command))
+        final = await _final(chunks, message, wait) if message.id == message_id else None
+    if final is None:  # an earlier message, replayed for its Idempotency-Key
+        final = await _wait_final(hub, rpc, actor, message, wait)
+    elif final.status == MessageStatus.PENDING:  # chunks are best effort: ask, to be sure
+        final = await _current(rpc, actor, chat_id, message.id)
+    status = 202 if final.status == MessageStatus.PENDING else 201
+    return _json(final.model_dump_json().encode(), status, _location(final))
+
+
+def _location(message: MessagePublic) -> str:
+    return f"/api/chats/{message.chat_id}/messages/{message.id}"
 
 
 @router.get("/{chat_id}/messages", response_model=Page[MessagePublic])
