@@ -13,6 +13,8 @@ class Result:
     seconds: float
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+    """How many answers had each unexpected status."""
 
     @property
     def rate(self) -> float:
@@ -62,6 +64,8 @@ async def _connection(
                 result.latencies.append(time.perf_counter() - sent)
                 if head[9:12] != expect:
                     result.errors += 1
+                    status = head[9:12].decode(errors="replace")
+                    result.statuses[status] = result.statuses.get(status, 0) + 1
     finally:
         writer.close()
 
