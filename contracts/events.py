@@ -40,6 +40,14 @@ class CloudEvent(WireModel):
     time: datetime
     datacontenttype: str = "application/json"
     data: dict[str, Any] = Field(default_factory=dict)
+    traceparent: str | None = Field(
+        default=None,
+        description="W3C trace context of the change that caused the event "
+        "(CloudEvents distributed-tracing extension); absent if none",
+    )
+    tracestate: str | None = Field(
+        default=None, description="W3C vendor trace state that goes with `traceparent`"
+    )
 
 
 class SessionsRevoked(WireModel):

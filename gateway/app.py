@@ -1,5 +1,6 @@
 """The FastAPI application: routes under ``/api``, problems for every error."""
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -8,7 +9,7 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway import openapi, problems
-from gateway.limits import BodySizeLimit, RequestMetrics
+from gateway.limits import BodySizeLimit, RequestTelemetry
 from gateway.ratelimit import RateLimits
 from gateway.revocations import RevocationList
 from gateway.routers import auth, chats, events, health, tickets, users
@@ -17,6 +18,7 @@ from gateway.settings import GatewaySettings
 from gateway.streams import StreamHub
 from servicekit.logs import configure_logging
 from servicekit.rpc_client import RpcClient
+from servicekit.tracing import configure_tracing, exporters_from_env
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
@@ -25,6 +27,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level, json=settings.log_json)
+        configure_tracing("gateway")
         app.state.rpc = RpcClient(settings.amqp_url, timeout=settings.rpc_timeout, name="gateway")
         app.state.streams = StreamHub(settings.amqp_url)
         app.state.revocations = RevocationList(
@@ -48,6 +51,18 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         openapi_url="/api/openapi.json",
         swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect",
         lifespan=lifespan,
+        # With tracing on, FastAPI makes the HTTP server span itself (from the client's
+        # traceparent) with the provider servicekit.tracing installs. Its per-operation spans
+        # (dependencies, endpoint, serialization) would triple a traced request's cost; its HTTP
+        # metrics duplicate Prometheus'; its OTel logs duplicate ours; it must add no exporter
+        # of its own. With tracing off, all off: its per-request check then costs 0.2 us, not 6.
+        telemetry={
+            "tracing": bool(exporters_from_env(os.environ)),
+            "operation_spans": False,
+            "metrics": False,
+            "logs": False,
+            "auto_configure": False,
+        },
     )
     app.state.settings = settings
     app.state.rate_limits = RateLimits(settings)
@@ -62,7 +77,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     api.include_router(events.router)
     app.include_router(api)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
-    app.add_middleware(RequestMetrics)
+    app.add_middleware(RequestTelemetry, access_log=settings.access_log)
     app.add_route("/metrics", _metrics, include_in_schema=False)
     return app
 

@@ -1,13 +1,20 @@
 """ASGI middlewares: bodies over the limit answer 413 before the application reads them;
-every request is timed for the metrics."""
+every request gets a trace context, its trace id answered in ``X-Trace-Id``, and is timed for
+the metrics (and logged, with ``ACCESS_LOG``)."""
 
+import logging
 import re
 import time
 
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.problems import problem
+from servicekit import tracing
 from servicekit.metrics import HTTP_REQUESTS
+
+access_log = logging.getLogger("gateway.access")
 
 
 class BodySizeLimit:
@@ -61,29 +68,63 @@ UUID_IN_PATH = re.compile(
 )
 
 
-class RequestMetrics:
-    """Pure ASGI middleware: each request's duration by method, route template and status."""
+class RequestTelemetry:
+    """Pure ASGI middleware, the outermost: a trace context for each request, its trace id in
+    the ``X-Trace-Id`` response header, and the request's duration by method, route template
+    and status in the metrics (and a log line, if ``access_log``).
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    With tracing on, FastAPI has already opened the request's server span (from the client's
+    ``traceparent``) around the whole middleware stack, and that span is the context. With it
+    off, the client's ``traceparent`` if valid, else a new random trace, is made current as it
+    is, without a span: the services and the logs see the same trace id either way.
+    """
+
+    def __init__(self, app: ASGIApp, *, access_log: bool = False) -> None:
+        self.app, self.access_log = app, access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started, status = time.perf_counter(), 500
+        span_context = trace.get_current_span().get_span_context()
+        token = None
+        if span_context.is_valid:  # FastAPI's server span: tracing is on
+            trace_id = f"{span_context.trace_id:032x}"
+        else:
+            carried = tracing.from_http_headers(scope["headers"])
+            token = otel_context.attach(trace.set_span_in_context(carried))
+            trace_id = carried.trace_id
+        trace_header = (b"x-trace-id", trace_id.encode())
 
-        async def record_status(message: Message) -> None:
+        async def send_with_trace(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message["headers"] = [*message.get("headers", ()), trace_header]
             await send(message)
 
         try:
-            await self.app(scope, receive, record_status)
+            await self.app(scope, receive, send_with_trace)
+        except BaseException:
+            # Starlette's outermost handler answers an unexpected error after we are gone: keep
+            # the trace context current for its log line (and X-Trace-Id, see problems). The
+            # request's task ends with it.
+            token = None
+            raise
         finally:
             # The path with its ids folded, so the label has few values; unmatched paths, one.
             route = UUID_IN_PATH.sub("{id}", scope["path"]) if scope.get("route") else "unmatched"
-            HTTP_REQUESTS.labels(scope["method"], route, str(status)).observe(
-                time.perf_counter() - started
-            )
+            elapsed = time.perf_counter() - started
+            HTTP_REQUESTS.labels(scope["method"], route, str(status)).observe(elapsed)
+            if self.access_log:
+                access_log.info(
+                    "%s %s %d %.1fms",
+                    scope["method"],
+                    scope["path"],
+                    status,
+                    elapsed * 1000,
+                    extra={"method": scope["method"], "route": route, "status": status},
+                )
+            if token is not None:
+                otel_context.detach(token)

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from contracts.enums import ErrorCode
 from gateway.ratelimit import RateLimited
 from servicekit.rpc_client import BrokerUnavailable, RemoteError, RpcTimeout
+from servicekit.tracing import TRACE_ID_HEADER, current_trace_id
 
 log = logging.getLogger(__name__)
 MEDIA_TYPE = "application/problem+json"
@@ -128,7 +129,13 @@ def _rate_limited(_: Request, exc: Exception) -> Response:
 
 def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-    return problem(500, ErrorCode.INTERNAL, "internal error, logged for the operators")
+    # Answered outside RequestTelemetry (by Starlette's outermost middleware): the trace id the
+    # operators will look for in the logs is added here.
+    trace_id = current_trace_id()
+    headers = {TRACE_ID_HEADER: trace_id} if trace_id else None
+    return problem(
+        500, ErrorCode.INTERNAL, "internal error, logged for the operators", headers=headers
+    )
 
 
 def install(app: FastAPI) -> None:

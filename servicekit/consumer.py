@@ -10,11 +10,14 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel, AbstractRobustQueue
+from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
 from contracts.events import CloudEvent
 from contracts.names import DEAD_LETTER_EXCHANGE, EVENTS_EXCHANGE
+from servicekit import tracing
 from servicekit.metrics import EVENTS_HANDLED
+from servicekit.tracing import TRACEPARENT, TRACESTATE
 
 log = logging.getLogger(__name__)
 EventHandler = Callable[[CloudEvent], Awaitable[None]]
@@ -48,8 +51,13 @@ async def consume_events(
     handler: EventHandler,
     *,
     delivery_limit: int,
+    access_log: bool = False,
 ) -> None:
-    """Start consuming ``queue`` with ``handler``."""
+    """Start consuming ``queue`` with ``handler``.
+
+    Each event is handled in the trace context it carries (its ``traceparent``, the change that
+    caused it), as a CONSUMER span when tracing is on: what the handler does joins that trace.
+    """
     # Consume on the queue object the robust channel declared: that is the one whose consumer
     # aio-pika restores after a reconnect (a queue fetched otherwise is silently left behind).
     declared = await declare_event_queue(
@@ -63,15 +71,54 @@ async def consume_events(
             log.error("%s: not a CloudEvent, dead-lettered: %r", queue, message.body[:200])
             await message.reject(requeue=False)
             return
+        if event.traceparent is not None:
+            parent = tracing.carried(event.traceparent, event.tracestate)
+        else:  # an envelope from elsewhere may carry the context in its AMQP headers alone
+            parent = tracing.carried(
+                message.headers.get(TRACEPARENT), message.headers.get(TRACESTATE)
+            )
+        attributes = _span_attributes(queue, message, event) if tracing.ON else None
+        with tracing.continue_trace(parent, f"process {queue}", SpanKind.CONSUMER, attributes):
+            await handle(event, message)
+
+    async def handle(event: CloudEvent, message: AbstractIncomingMessage) -> None:
         started = time.perf_counter()
         try:
             await handler(event)
-        except Exception:
+        except Exception as exc:
+            tracing.record_failure(exc)
             log.exception("%s: handling %s %s failed", queue, event.type, event.id)
             EVENTS_HANDLED.labels(queue, "error").observe(time.perf_counter() - started)
             await message.nack(requeue=True)
             return
-        EVENTS_HANDLED.labels(queue, "ok").observe(time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        EVENTS_HANDLED.labels(queue, "ok").observe(elapsed)
+        if access_log:
+            log.info(
+                "%s: %s %s handled in %.1fms",
+                queue,
+                event.type,
+                event.id,
+                elapsed * 1000,
+                extra={"queue": queue, "event_type": event.type, "event_id": str(event.id)},
+            )
         await message.ack()
 
     await declared.consume(on_message)
+
+
+def _span_attributes(
+    queue: str, message: AbstractIncomingMessage, event: CloudEvent
+) -> dict[str, str]:
+    return tracing.messaging(
+        EVENTS_EXCHANGE,
+        "process",
+        **{
+            "messaging.destination.subscription.name": queue,
+            "messaging.rabbitmq.destination.routing_key": message.routing_key or "",
+            "messaging.message.id": str(event.id),
+            "cloudevents.event_id": str(event.id),
+            "cloudevents.event_type": event.type,
+            "cloudevents.event_source": event.source,
+        },
+    )

@@ -82,6 +82,18 @@ def add_outbox_order(schema: str) -> None:
     op.create_index("ix_outbox_seq", "outbox", ["seq"], schema=schema)
 
 
+def add_outbox_trace_context(schema: str) -> None:
+    """Migration step: the trace context an event was recorded in (W3C ``traceparent`` and
+    ``tracestate``), so that the work it causes joins the trace of the request that caused it."""
+    op.add_column("outbox", sa.Column("traceparent", sa.Text(), nullable=True), schema=schema)
+    op.add_column("outbox", sa.Column("tracestate", sa.Text(), nullable=True), schema=schema)
+
+
+def drop_outbox_trace_context(schema: str) -> None:
+    op.drop_column("outbox", "tracestate", schema=schema)
+    op.drop_column("outbox", "traceparent", schema=schema)
+
+
 async def ensure_database(url: str) -> None:
     """Create the database named in ``url`` if it does not exist yet."""
     target = make_url(url)

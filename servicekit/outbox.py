@@ -11,6 +11,7 @@ import contextlib
 import datetime as dt
 import logging
 import uuid
+from typing import Final
 
 import aio_pika
 import asyncpg
@@ -27,14 +28,18 @@ from sqlalchemy import (
     Table,
     Text,
     Uuid,
+    bindparam,
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import BindParameter
 
 from contracts.events import CONTENT_TYPE, SPEC_VERSION
 from contracts.names import routing_key
+from servicekit import tracing
 from servicekit.metrics import OUTBOX_LAG, OUTBOX_PUBLISHED
+from servicekit.tracing import TRACEPARENT, TRACESTATE
 
 log = logging.getLogger(__name__)
 BATCH = 200
@@ -53,6 +58,10 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("data", JSONB, nullable=False),
         Column("occurred_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         Column("seq", BigInteger, Identity(always=True), nullable=False),
+        # The trace context the event was recorded in: it travels with the event, so the work
+        # the event causes joins the trace of the request that caused it.
+        Column("traceparent", Text, nullable=True),
+        Column("tracestate", Text, nullable=True),
         Index("ix_outbox_occurred_at", "occurred_at"),
         Index("ix_outbox_seq", "seq"),
     )
@@ -69,33 +78,56 @@ def notify_trigger_ddl(schema: str) -> list[str]:
     ]
 
 
+TRACE_COLUMNS: Final = (TRACEPARENT, TRACESTATE)
+"""The outbox columns of the trace context an event is recorded in."""
+
+
+def trace_binds() -> tuple[BindParameter[str], BindParameter[str]]:
+    """Parameters for ``TRACE_COLUMNS`` in an ``INSERT INTO outbox ... SELECT`` compiled once;
+    give them ``trace_values()`` at each execution."""
+    return bindparam(TRACEPARENT, type_=Text), bindparam(TRACESTATE, type_=Text)
+
+
+def trace_values() -> dict[str, str | None]:
+    """The current trace context, as the values of ``TRACE_COLUMNS``."""
+    traceparent, tracestate = tracing.current_headers()
+    return {TRACEPARENT: traceparent, TRACESTATE: tracestate}
+
+
 async def record_event(
     session: AsyncSession, table: Table, event_type: str, subject: object, data: BaseModel
 ) -> uuid.UUID:
-    """Add an event to the outbox inside the caller's transaction; return its id."""
+    """Add an event to the outbox inside the caller's transaction; return its id.
+
+    The event carries the current trace context (``traceparent``, ``tracestate``)."""
     event_id = uuid.uuid4()
     payload = data.model_dump(mode="json", by_alias=True)
     await session.execute(
-        table.insert().values(id=event_id, type=event_type, subject=str(subject), data=payload)
+        table.insert().values(
+            id=event_id, type=event_type, subject=str(subject), data=payload, **trace_values()
+        )
     )
     return event_id
 
 
 def encode_cloudevent(row: asyncpg.Record, source: str) -> bytes:
-    """A CloudEvents 1.0 structured-mode body from an outbox row (``data`` kept as stored)."""
+    """A CloudEvents 1.0 structured-mode body from an outbox row (``data`` kept as stored),
+    with the distributed-tracing extension's ``traceparent`` and ``tracestate`` if recorded."""
     occurred: dt.datetime = row["occurred_at"]
-    return orjson.dumps(
-        {
-            "specversion": SPEC_VERSION,
-            "id": str(row["id"]),
-            "source": source,
-            "type": row["type"],
-            "subject": row["subject"],
-            "time": occurred.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
-            "datacontenttype": "application/json",
-            "data": orjson.Fragment(row["data"]),
-        }
-    )
+    event = {
+        "specversion": SPEC_VERSION,
+        "id": str(row["id"]),
+        "source": source,
+        "type": row["type"],
+        "subject": row["subject"],
+        "time": occurred.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+        "datacontenttype": "application/json",
+        "data": orjson.Fragment(row["data"]),
+    }
+    for attribute in (TRACEPARENT, TRACESTATE):
+        if row[attribute] is not None:
+            event[attribute] = row[attribute]
+    return orjson.dumps(event)
 
 
 class OutboxRelay:
@@ -153,7 +185,8 @@ class OutboxRelay:
         """Publish one batch with confirms, then delete it; a failure rolls the claim back."""
         async with connection.transaction():
             rows = await connection.fetch(
-                f"SELECT id, type, subject, data::text AS data, occurred_at"
+                f"SELECT id, type, subject, data::text AS data, occurred_at, traceparent,"
+                f" tracestate"
                 f" FROM {self._schema}.outbox ORDER BY seq"
                 f" LIMIT {BATCH} FOR UPDATE SKIP LOCKED"
             )
@@ -172,12 +205,15 @@ class OutboxRelay:
         return len(rows)
 
     async def _publish(self, row: asyncpg.Record) -> None:
+        # The trace context also as AMQP headers, where AMQP-level tooling looks for it.
+        headers = {name: row[name] for name in (TRACEPARENT, TRACESTATE) if row[name] is not None}
         message = aio_pika.Message(
             encode_cloudevent(row, self._source),
             content_type=CONTENT_TYPE,
             message_id=str(row["id"]),
             type=row["type"],
             timestamp=row["occurred_at"],
+            headers=headers or None,
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
         )
         await self._exchange.publish(

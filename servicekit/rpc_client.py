@@ -11,12 +11,15 @@ import asyncio
 import logging
 import time
 import uuid
+from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractExchange, AbstractIncomingMessage, AbstractRobustConnection
+from opentelemetry.trace import SpanKind
 from pydantic import BaseModel
 
 from contracts.rpc import DEADLINE_HEADER, REPLY_ERROR, ErrorReply
+from servicekit import tracing
 from servicekit.bus import connect
 from servicekit.metrics import RPC_CALLS
 
@@ -91,7 +94,24 @@ class RpcClient:
             future.set_result((message.type, message.body))
 
     async def call(self, queue: str, payload: BaseModel, *, timeout: float | None = None) -> bytes:
-        """Send a command and return the raw JSON of its result; raise ``RpcError`` otherwise."""
+        """Send a command and return the raw JSON of its result; raise ``RpcError`` otherwise.
+
+        The current trace context rides along in the message headers; with tracing on, the call
+        is a CLIENT span named after the queue."""
+        if not tracing.ON:
+            return await self._call(queue, payload, timeout)
+        attributes = tracing.messaging(queue, "send", **{"messaging.operation.name": "publish"})
+        with tracing.start_span(f"send {queue}", SpanKind.CLIENT, attributes) as span:
+            try:
+                return await self._call(queue, payload, timeout)
+            except RemoteError as exc:
+                span.set_attribute("error.type", str(exc.reply.code))
+                raise
+            except RpcError as exc:
+                span.set_attribute("error.type", type(exc).__name__)
+                raise
+
+    async def _call(self, queue: str, payload: BaseModel, timeout: float | None) -> bytes:
         exchange = self._exchange
         if exchange is None or not self.connected:
             raise BrokerUnavailable("message broker unreachable")
@@ -101,13 +121,15 @@ class RpcClient:
             asyncio.get_running_loop().create_future()
         )
         self._pending[correlation_id] = future
+        headers: dict[str, Any] = {DEADLINE_HEADER: int((time.time() + timeout) * 1000)}
+        tracing.inject(headers)
         message = aio_pika.Message(
             payload.model_dump_json().encode(),
             content_type="application/json",
             correlation_id=correlation_id,
             reply_to=self._reply_queue,
             expiration=timeout,
-            headers={DEADLINE_HEADER: int((time.time() + timeout) * 1000)},
+            headers=headers,
             delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT,
         )
         started, outcome = time.perf_counter(), "error"

@@ -13,13 +13,16 @@ from typing import Any, Generic, TypeVar, get_type_hints
 
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel
+from opentelemetry.trace import SpanKind
 from pydantic import BaseModel, ValidationError
 
 from contracts.enums import ErrorCode
 from contracts.rpc import DEADLINE_HEADER, REPLY_ERROR, REPLY_OK, ErrorReply, FieldError
+from servicekit import tracing
 from servicekit.db import is_database_unavailable
 from servicekit.errors import DomainError
 from servicekit.metrics import RPC_HANDLED
+from servicekit.tracing import TRACEPARENT, TRACESTATE
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,7 @@ async def dispatch(route: Route, context: Any, body: bytes) -> tuple[str, bytes]
     except ValidationError as exc:
         return REPLY_ERROR, _error(ErrorCode.VALIDATION, "invalid command", _validation_errors(exc))
     except Exception as exc:
+        tracing.record_failure(exc)
         if is_database_unavailable(exc):
             log.warning("%s: database unavailable: %s", route.queue, exc)
             return REPLY_ERROR, _error(ErrorCode.UNAVAILABLE, "database unavailable, try again")
@@ -86,10 +90,18 @@ async def dispatch(route: Route, context: Any, body: bytes) -> tuple[str, bytes]
 class RpcServer:
     """Consumes the command queues of a router and answers each request on its reply queue."""
 
-    def __init__(self, channel: AbstractRobustChannel, router: RpcRouter[Any], context: Any):
+    def __init__(
+        self,
+        channel: AbstractRobustChannel,
+        router: RpcRouter[Any],
+        context: Any,
+        *,
+        access_log: bool = False,
+    ) -> None:
         self._channel = channel
         self._router = router
         self._context = context
+        self._access_log = access_log
         self._consumers: list[tuple[aio_pika.abc.AbstractQueue, str]] = []
         self._in_flight: set[asyncio.Task[None]] = set()
 
@@ -115,6 +127,22 @@ class RpcServer:
         return on_message
 
     async def _answer(self, route: Route, message: AbstractIncomingMessage) -> None:
+        """Answer one request inside the caller's trace context (a SERVER span if tracing)."""
+        headers = message.headers
+        parent = tracing.carried(headers.get(TRACEPARENT), headers.get(TRACESTATE))
+        attributes = (
+            tracing.messaging(
+                route.queue,
+                "process",
+                **{"messaging.message.conversation_id": message.correlation_id or ""},
+            )
+            if tracing.ON
+            else None
+        )
+        with tracing.continue_trace(parent, f"process {route.queue}", SpanKind.SERVER, attributes):
+            await self._answer_traced(route, message)
+
+    async def _answer_traced(self, route: Route, message: AbstractIncomingMessage) -> None:
         started = time.perf_counter()
         deadline = message.headers.get(DEADLINE_HEADER)
         if isinstance(deadline, int) and deadline < time.time() * 1000:
@@ -141,7 +169,16 @@ class RpcServer:
         except Exception as exc:  # channel lost: the broker redelivers, the handler is idempotent
             log.warning("%s: ack failed: %s", route.queue, exc)
         outcome = "ok" if reply_type == REPLY_OK else "error"
-        RPC_HANDLED.labels(route.queue, outcome).observe(time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        RPC_HANDLED.labels(route.queue, outcome).observe(elapsed)
+        if self._access_log:
+            log.info(
+                "%s %s %.1fms",
+                route.queue,
+                outcome,
+                elapsed * 1000,
+                extra={"queue": route.queue, "outcome": outcome},
+            )
 
     async def stop(self, grace: float = 10.0) -> None:
         """Stop taking requests, then let those in flight finish (up to ``grace`` seconds)."""

@@ -29,6 +29,7 @@ from servicekit.logs import configure_logging
 from servicekit.outbox import OutboxRelay
 from servicekit.rpc_server import RpcRouter, RpcServer
 from servicekit.settings import ServiceSettings
+from servicekit.tracing import configure_tracing
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class ServiceRuntime:
 
     async def __aenter__(self) -> Self:
         configure_logging(self.settings.log_level, json=self.settings.log_json)
+        configure_tracing(self.name)
         metrics.serve(self.settings.metrics_port)
         if self.schema is not None:
             self.engine = make_engine(
@@ -78,7 +80,7 @@ class ServiceRuntime:
         assert self._connection is not None
         channel = await self._connection.channel(publisher_confirms=False)
         await channel.set_qos(prefetch_count=self.settings.rpc_prefetch)
-        server = RpcServer(channel, router, context)
+        server = RpcServer(channel, router, context, access_log=self.settings.access_log)
         await server.start()
         self._servers.append(server)
         self._consumed.extend(router.routes)
@@ -94,7 +96,12 @@ class ServiceRuntime:
         channel = await self._connection.channel()
         await channel.set_qos(prefetch_count=self.settings.event_prefetch)
         await consume_events(
-            channel, queue, routing_keys, handler, delivery_limit=self.settings.event_delivery_limit
+            channel,
+            queue,
+            routing_keys,
+            handler,
+            delivery_limit=self.settings.event_delivery_limit,
+            access_log=self.settings.access_log,
         )
         self._consumed.append(queue)
 

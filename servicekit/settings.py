@@ -18,6 +18,8 @@ class ServiceSettings(BaseSettings):
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     log_level: str = "INFO"
     log_json: bool = False
+    access_log: bool = False
+    """A log line per HTTP request (gateway), command answered and event handled (services)."""
     rpc_timeout: float = Field(default=5.0, gt=0, le=120)
     rpc_prefetch: int = Field(default=64, ge=1, le=1000)
     event_prefetch: int = Field(default=32, ge=1, le=1000)

@@ -19,12 +19,16 @@ def infra() -> Iterator[Infra]:
 
 
 FAST_SWEEP = {"SWEEP_AFTER_SECONDS": "3", "SWEEP_INTERVAL_SECONDS": "1"}
+# JSON lines with a line per request, command and event, as a log collector would take them:
+# tests/integration/test_tracing.py follows one request's trace id through them.
+LOGS = {"LOG_JSON": "true", "ACCESS_LOG": "true"}
 
 
 @pytest.fixture(scope="session")
 def stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The system as ``make run`` starts it: no LLM key, answers from the knowledge base."""
-    with run_stack(infra, tmp_path_factory.mktemp("stack"), **FAST_SWEEP) as running:
+    """The system as ``make run`` starts it: no LLM key, answers from the knowledge base (and
+    no trace exporter); it logs JSON lines, one per request, command and event."""
+    with run_stack(infra, tmp_path_factory.mktemp("stack"), **FAST_SWEEP, **LOGS) as running:
         yield running
 
 
