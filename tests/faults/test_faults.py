@@ -14,6 +14,7 @@ import signal
 import subprocess
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -198,7 +199,10 @@ def test_llm_slow_failing_or_dropping(
         ),
     )
     hopeless = [j for j in jobs if "status:500x3" in j.content]
-    assert report.failed == len(hopeless), (report, asyncio.run(_failures(fault_stack, jobs)))
+    failures = Counter(asyncio.run(_failures(fault_stack, jobs)))
+    assert report.failed == len(hopeless), f"{report}\n" + "\n".join(
+        f"{n} x {marker} {error}" for (marker, error), n in failures.items()
+    )
     assert report.sealed == size - len(hopeless), report
     with httpx.Client(base_url=fault_stack.base_url, timeout=30) as api:
         for job in hopeless:
