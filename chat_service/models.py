@@ -71,4 +71,11 @@ class Message(Base):
             postgresql_where=idempotency_key.is_not(None),
         ),
         Index("ix_messages_pending", emitted_at, postgresql_where=status == MessageStatus.PENDING),
+        Index(
+            "ix_messages_sealed_turns",
+            chat_id,
+            created_at.desc(),
+            id.desc(),
+            postgresql_where=status == MessageStatus.SEALED,
+        ),
     )
