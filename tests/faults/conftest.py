@@ -33,7 +33,9 @@ def fault_stack(fault_llm: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory)
         "AI_MODEL": "fake-model",
         "AI_TIMEOUT": "10",  # generous: this suite tests retries, and the fake shares a busy CPU
         "AI_MAX_ATTEMPTS": "3",
-        "AI_RETRY_BASE_SECONDS": "0.05",
+        # Retries spread over about a second: a hiccup of the fake LLM (it shares the test
+        # process and a busy CPU) must not exhaust a message's three attempts in 150 ms.
+        "AI_RETRY_BASE_SECONDS": "0.25",
         "SWEEP_AFTER_SECONDS": "30",
         "SWEEP_INTERVAL_SECONDS": "2",
         "RATE_LIMIT_MESSAGES": "1000000/minute",
