@@ -167,7 +167,7 @@ class MessageQueries:
         turns: int,
     ) -> MessagePublic | None:
         """The new message, or None if none was made (see ``_add``)."""
-        row = await self.queries.one(
+        return await self._with_event(
             _ADD,
             message_id=message_id,
             actor_id=actor_id,
@@ -175,10 +175,7 @@ class MessageQueries:
             user_input=user_input,
             idempotency_key=key,
             turns=turns,
-            event_id=uuid.uuid4(),
-            **trace_values(),
         )
-        return None if row is None else MessagePublic.model_validate(dict(row))
 
     async def with_owner(self, message_id: uuid.UUID) -> tuple[MessagePublic, uuid.UUID] | None:
         """The message and the user whose chat it is in."""
@@ -193,29 +190,27 @@ class MessageQueries:
         self, message_id: uuid.UUID, *, ai_response: str, references: list[Any], model: str
     ) -> MessagePublic | None:
         """Seal a pending message and record ``message.sealed``; None if it was not pending."""
-        row = await self.queries.one(
+        return await self._with_event(
             _SEAL,
             message_id=message_id,
-            event_id=uuid.uuid4(),
             event_type=EventTypes.MESSAGE_SEALED,
             ai_response=ai_response,
             references=orjson.dumps(references).decode(),
             model=model,
-            **trace_values(),
         )
-        return None if row is None else MessagePublic.model_validate(dict(row))
 
     async def fail(self, message_id: uuid.UUID, *, error: str) -> MessagePublic | None:
         """Fail a pending message and record ``message.failed``; None if it was not pending."""
-        row = await self.queries.one(
-            _FAIL,
-            message_id=message_id,
-            event_id=uuid.uuid4(),
-            event_type=EventTypes.MESSAGE_FAILED,
-            error=error,
-            **trace_values(),
+        return await self._with_event(
+            _FAIL, message_id=message_id, event_type=EventTypes.MESSAGE_FAILED, error=error
         )
-        return None if row is None else MessagePublic.model_validate(dict(row))
+
+    async def _with_event(self, statement: Sql, **values: Any) -> MessagePublic | None:
+        """Run a statement that changes a message and writes its outbox event: the event's id
+        and the current trace context are given here."""
+        return await self.queries.one_as(
+            MessagePublic, statement, event_id=uuid.uuid4(), **trace_values(), **values
+        )
 
 
 class ChatRepository:

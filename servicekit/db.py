@@ -5,9 +5,10 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
+from pydantic import BaseModel
 from sqlalchemy import MetaData, event
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -88,6 +89,7 @@ def is_database_unavailable(exc: BaseException) -> bool:
     return False
 
 
+ModelT = TypeVar("ModelT", bound=BaseModel)
 _DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
 
 
@@ -149,20 +151,38 @@ class Queries:
         finally:
             raw.close()
 
-    async def one(self, statement: Sql | ClauseElement, **values: Any) -> asyncpg.Record | None:
-        sql = statement if isinstance(statement, Sql) else Sql.of(statement)
+    async def one(self, statement: Sql | ClauseElement, /, **values: Any) -> asyncpg.Record | None:
+        sql = _compiled(statement)
         async with self._connection() as connection:
             return await connection.fetchrow(sql.text, *sql.args(values))
 
-    async def all(self, statement: Sql | ClauseElement, **values: Any) -> list[asyncpg.Record]:
-        sql = statement if isinstance(statement, Sql) else Sql.of(statement)
+    async def all(self, statement: Sql | ClauseElement, /, **values: Any) -> list[asyncpg.Record]:
+        sql = _compiled(statement)
         async with self._connection() as connection:
             return list(await connection.fetch(sql.text, *sql.args(values)))
 
-    async def scalar(self, statement: Sql | ClauseElement, **values: Any) -> Any:
-        sql = statement if isinstance(statement, Sql) else Sql.of(statement)
+    async def scalar(self, statement: Sql | ClauseElement, /, **values: Any) -> Any:
+        sql = _compiled(statement)
         async with self._connection() as connection:
             return await connection.fetchval(sql.text, *sql.args(values))
+
+    async def one_as(
+        self, model: type[ModelT], statement: Sql | ClauseElement, /, **values: Any
+    ) -> ModelT | None:
+        """The row, as ``model`` (its fields are the statement's columns), or None. (``model``
+        and ``statement`` are positional: a parameter of the statement may be named ``model``.)"""
+        row = await self.one(statement, **values)
+        return None if row is None else model.model_validate(dict(row))
+
+    async def all_as(
+        self, model: type[ModelT], statement: Sql | ClauseElement, /, **values: Any
+    ) -> list[ModelT]:
+        """The rows, each as ``model``."""
+        return [model.model_validate(dict(row)) for row in await self.all(statement, **values)]
+
+
+def _compiled(statement: Sql | ClauseElement) -> Sql:
+    return statement if isinstance(statement, Sql) else Sql.of(statement)
 
 
 # Counting what Postgres receives: db_statements_total and db_transactions_total.

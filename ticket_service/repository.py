@@ -3,7 +3,6 @@
 import uuid
 from typing import Any
 
-from asyncpg import Record
 from sqlalchemy import ColumnElement, bindparam, delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,10 +27,6 @@ _GET = Sql.of(select(*PUBLIC_COLUMNS).where(Ticket.id == bindparam("ticket_id"))
 _FOR_MESSAGE = Sql.of(select(*PUBLIC_COLUMNS).where(Ticket.message_id == bindparam("message_id")))
 
 
-def _public(row: Record | None) -> TicketPublic | None:
-    return None if row is None else TicketPublic.model_validate(dict(row))
-
-
 class TicketReads:
     """The read paths of tickets, one statement each, as wire models."""
 
@@ -39,10 +34,10 @@ class TicketReads:
         self.queries = queries
 
     async def get(self, ticket_id: uuid.UUID) -> TicketPublic | None:
-        return _public(await self.queries.one(_GET, ticket_id=ticket_id))
+        return await self.queries.one_as(TicketPublic, _GET, ticket_id=ticket_id)
 
     async def for_message(self, message_id: uuid.UUID) -> TicketPublic | None:
-        return _public(await self.queries.one(_FOR_MESSAGE, message_id=message_id))
+        return await self.queries.one_as(TicketPublic, _FOR_MESSAGE, message_id=message_id)
 
     async def page(self, flt: TicketFilter, *, after: Key | None, limit: int) -> list[TicketPublic]:
         """Newest first, ``limit + 1`` rows."""
@@ -55,7 +50,7 @@ class TicketReads:
             .order_by(Ticket.created_at.desc(), Ticket.id.desc())
             .limit(limit + 1)
         )
-        return [TicketPublic.model_validate(dict(row)) for row in await self.queries.all(stmt)]
+        return await self.queries.all_as(TicketPublic, stmt)
 
     async def count(self, flt: TicketFilter) -> int:
         stmt = select(func.count()).select_from(Ticket).where(*_conditions(flt))

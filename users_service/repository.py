@@ -53,8 +53,7 @@ class UserReads:
         self.queries = queries
 
     async def get(self, user_id: uuid.UUID) -> UserPublic | None:
-        row = await self.queries.one(_GET, user_id=user_id)
-        return None if row is None else UserPublic.model_validate(dict(row))
+        return await self.queries.one_as(UserPublic, _GET, user_id=user_id)
 
     async def page(
         self, flt: UserFilter, *, after: tuple[datetime, uuid.UUID] | None, limit: int
@@ -69,7 +68,7 @@ class UserReads:
             .order_by(User.created_at.desc(), User.id.desc())
             .limit(limit + 1)
         )
-        return [UserPublic.model_validate(dict(row)) for row in await self.queries.all(stmt)]
+        return await self.queries.all_as(UserPublic, stmt)
 
     async def count(self, flt: UserFilter) -> int:
         stmt = select(func.count()).select_from(User).where(and_(*_conditions(flt)))
