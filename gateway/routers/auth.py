@@ -25,7 +25,7 @@ async def token(
     limits: Limits,
 ) -> Response:
     """Log in with email (as ``username``) and password; answers an access and refresh token."""
-    await limits.hit(limits.login, client_address(request), form.username.strip().lower())
+    limits.hit(limits.login, client_address(request), form.username.strip().lower())
     command = Login(email=form.username, password=form.password)
     return await relay(rpc, Commands.AUTH_LOGIN, command, headers=NO_STORE)
 

@@ -127,7 +127,7 @@ async def add_message(
 ) -> Response:
     """Ask the assistant. 202 with the pending message, or with ``wait``, 201 with the answer
     if it came in time. A retried POST with the same ``Idempotency-Key`` returns the first."""
-    await limits.hit(limits.messages, str(actor.id))
+    limits.hit(limits.messages, str(actor.id))
     hub = _hub(request)
     message_id = hub.new_message_id()
     command = AddMessage(
