@@ -38,7 +38,7 @@ async def main() -> None:
             try:
                 await exchange.publish(
                     aio_pika.Message(chunk.model_dump_json().encode()),
-                    routing_key=stream_key(message.id),
+                    routing_key=stream_key(message.id, final=True),
                     mandatory=False,
                 )
             except Exception as exc:  # best effort: waiting clients re-read the message

@@ -43,14 +43,16 @@ class Commands:
     TICKET_EXPORT_PAGE: Final = "tickets.export_page"
 
 
-def stream_key(message_id: object) -> str:
-    """Routing key on ``ai.stream`` of one message's chunks and final state.
+def stream_key(message_id: object, *, final: bool = False) -> str:
+    """Routing key on ``ai.stream`` of one message's words as they are written (``token.``,
+    resets included) or of its final state, sealed or failed (``final.``).
 
     The id's first eight hex digits are a word of their own, so a gateway that picks the ids of
-    the messages posted through it with its own prefix hears all of them through one binding,
-    ``message.<prefix>.*``, instead of binding and unbinding for each message."""
+    the messages posted through it with its own prefix hears all of their final states through
+    one binding, ``final.<prefix>.*``, instead of binding and unbinding for each message; and a
+    client that only waits for the answer costs no delivery of its words."""
     text = str(message_id)
-    return f"message.{text[:8]}.{text}"
+    return f"{'final' if final else 'token'}.{text[:8]}.{text}"
 
 
 def ping_queue(service: str) -> str:

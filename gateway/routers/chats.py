@@ -210,7 +210,7 @@ async def stream_message(
         if first.status != MessageStatus.PENDING:
             yield _final_event(first)
             return
-        async with hub.watch(message_id) as chunks:
+        async with hub.watch(message_id, tokens=True) as chunks:
             current = await _current(rpc, actor, chat_id, message_id)
             if current.status != MessageStatus.PENDING:
                 yield _final_event(current)
