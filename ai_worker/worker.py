@@ -1,8 +1,20 @@
 """Turning ``message.created`` into a sealed (or failed) message.
 
-At least once delivery means the same event may come twice (a redelivery, the sweeper, a relay
-that crashed after publishing): the worker first asks the chat service whether the message is
-still pending, and sealing is idempotent there too, so a message never gets two answers.
+At least once delivery means the same event may come twice. Sealing is idempotent in the chat
+service (only a pending message takes an answer), so a message never gets two answers; what a
+duplicate could cost is a second, paid LLM call. The worker avoids it without a round trip on
+the common path:
+
+- a redelivery (the broker handed the event to a consumer that died or gave it back, maybe
+  after answering) is checked first: the worker asks the chat service whether the message is
+  still pending;
+- a message this worker sealed lately (a relay that crashed after publishing, a replay) is
+  recognised and skipped: it remembers the last ``remember`` it sealed. Sealed is final; a
+  failed message may be retried, which announces it again, so failures are not remembered;
+- anything else is a first delivery of a message not sealed here, and is answered.
+
+What is left is a duplicate that is not a redelivery and reaches another replica (or this one
+after a restart): it costs one LLM call whose seal then changes nothing.
 """
 
 import logging
@@ -28,6 +40,7 @@ from contracts.enums import MessageStatus, Role
 from contracts.events import CloudEvent
 from contracts.names import Commands, stream_key
 from contracts.rpc import Actor
+from servicekit.consumer import Delivery
 from servicekit.metrics import AI_ANSWERS, AI_TOKENS
 from servicekit.rpc_client import RpcClient
 
@@ -52,29 +65,40 @@ class AnswerWorker:
         stream: AbstractExchange,
         top_k: int,
         stream_interval: float,
+        remember: int = 10_000,
     ) -> None:
         self._knowledge, self._answerer, self._rpc = knowledge, answerer, rpc
         self._stream, self._top_k, self._stream_interval = stream, top_k, stream_interval
         self._answering: set[uuid.UUID] = set()
+        self._sealed: dict[uuid.UUID, None] = {}
+        """Messages sealed here, oldest first, at most ``remember``."""
+        self._remember = remember
 
-    async def handle(self, event: CloudEvent) -> None:
+    async def handle(self, event: CloudEvent, delivery: Delivery) -> None:
         """Answer the message the event announces, unless it is answered or being answered."""
         created = MessageCreated.model_validate(event.data)
         message_id = created.message.id
+        if message_id in self._sealed:
+            log.info("message %s sealed here, event %s ignored", message_id, event.id)
+            return
         if message_id in self._answering:
             log.info("message %s is being answered here, event %s ignored", message_id, event.id)
             return
         self._answering.add(message_id)
         try:
-            await self._answer(created, event.id)
+            if delivery.redelivered and not await self._still_pending(message_id):
+                log.info("message %s already answered, event %s ignored", message_id, event.id)
+                return
+            if await self._answer(created):
+                self._sealed[message_id] = None
+                if len(self._sealed) > self._remember:
+                    del self._sealed[next(iter(self._sealed))]
         finally:
             self._answering.discard(message_id)
 
-    async def _answer(self, created: MessageCreated, event_id: uuid.UUID) -> None:
+    async def _answer(self, created: MessageCreated) -> bool:
+        """Write the answer and seal the message (True), or mark it failed (False)."""
         message_id = created.message.id
-        if not await self._still_pending(message_id):
-            log.info("message %s already answered, event %s ignored", message_id, event_id)
-            return
         hits = self._knowledge.search(created.message.user_input, k=self._top_k)
 
         async def publish(chunk: StreamChunk) -> None:
@@ -97,7 +121,7 @@ class AnswerWorker:
             await self._rpc.call(
                 Commands.MESSAGE_FAIL, FailMessage(message_id=message_id, error=str(exc))
             )
-            return
+            return False
         await chunks.close()
         AI_ANSWERS.labels(answer.model, "ok").observe(time.perf_counter() - started)
         AI_TOKENS.labels(answer.model, "prompt").inc(answer.prompt_tokens)
@@ -109,6 +133,7 @@ class AnswerWorker:
             model=answer.model,
         )
         await self._rpc.call(Commands.MESSAGE_SEAL, seal)
+        return True
 
     async def _still_pending(self, message_id: uuid.UUID) -> bool:
         raw = await self._rpc.call(

@@ -19,7 +19,7 @@ from contracts.chat import (
 from contracts.events import CloudEvent, UserDeleted
 from contracts.names import Commands
 from contracts.rpc import Page
-from servicekit.consumer import EventHandler
+from servicekit.consumer import Delivery, EventHandler
 from servicekit.rpc_server import RpcRouter
 
 router: RpcRouter[ChatService] = RpcRouter()
@@ -97,7 +97,7 @@ async def retry_message(command: RetryMessage, chats: ChatService) -> MessagePub
 def on_user_deleted(chats: ChatService) -> EventHandler:
     """``support.user.deleted``: a hard delete takes the user's chats and messages with it."""
 
-    async def handle(event: CloudEvent) -> None:
+    async def handle(event: CloudEvent, _: Delivery) -> None:
         deleted = UserDeleted.model_validate(event.data)
         if deleted.hard:
             await chats.forget_user(deleted.user_id)

@@ -8,6 +8,7 @@ once, so every handler must be idempotent.
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel, AbstractRobustQueue
 from opentelemetry.trace import SpanKind
@@ -20,7 +21,18 @@ from servicekit.metrics import EVENTS_HANDLED
 from servicekit.tracing import TRACEPARENT, TRACESTATE
 
 log = logging.getLogger(__name__)
-EventHandler = Callable[[CloudEvent], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """How an event reached its handler."""
+
+    redelivered: bool
+    """The broker handed it out before (to a consumer that died or gave it back): its effect
+    may be done already. False for a first delivery, even of an event published twice."""
+
+
+EventHandler = Callable[[CloudEvent, Delivery], Awaitable[None]]
 
 
 async def declare_event_queue(
@@ -84,7 +96,7 @@ async def consume_events(
     async def handle(event: CloudEvent, message: AbstractIncomingMessage) -> None:
         started = time.perf_counter()
         try:
-            await handler(event)
+            await handler(event, Delivery(redelivered=bool(message.redelivered)))
         except Exception as exc:
             tracing.record_failure(exc)
             log.exception("%s: handling %s %s failed", queue, event.type, event.id)

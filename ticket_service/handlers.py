@@ -18,7 +18,7 @@ from contracts.tickets import (
     TicketStats,
     UpdateTicket,
 )
-from servicekit.consumer import EventHandler
+from servicekit.consumer import Delivery, EventHandler
 from servicekit.rpc_server import RpcRouter
 from ticket_service.service import TicketService
 
@@ -84,7 +84,7 @@ async def stats(command: GetTicketStats, tickets: TicketService) -> TicketStats:
 def on_user_deleted(tickets: TicketService) -> EventHandler:
     """``support.user.deleted``: a hard delete takes the tickets on the user's messages along."""
 
-    async def handle(event: CloudEvent) -> None:
+    async def handle(event: CloudEvent, _: Delivery) -> None:
         deleted = UserDeleted.model_validate(event.data)
         if deleted.hard:
             await tickets.forget_user(deleted.user_id)
