@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -207,8 +208,10 @@ def _plain(text: str) -> str:
     return re.sub(r"\s+", " ", flat).strip()
 
 
+@functools.lru_cache(maxsize=4096)
 def reference_snippet(passage: Passage, limit: int = 240) -> str:
-    """One line of plain text from the passage, cut at a word boundary with an ellipsis."""
+    """One line of plain text from the passage, cut at a word boundary with an ellipsis.
+    (Remembered: the passages do not change, and every answer cites some.)"""
     text = _plain(passage.text)
     if len(text) <= limit:
         return text
