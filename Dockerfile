@@ -20,7 +20,7 @@ COPY pyproject.toml requirements.lock ./
 # the dev tools (pytest, mypy, ruff, testcontainers...), so rather than install all of it we
 # ask pip for [project].dependencies and their transitive dependencies, constrained to the
 # lock: every version comes from the lock, and nothing dev-only is installed.
-# (tests/deploy/test_manifests.py checks that this closure is fully pinned in the lock.)
+# (tests/deploy/test_image.py checks that this closure is fully pinned in the lock.)
 RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
         > runtime-requirements.txt \
     && pip install --constraint requirements.lock --requirement runtime-requirements.txt \
