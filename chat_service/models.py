@@ -4,7 +4,18 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Enum, ForeignKey, Index, Integer, Text, func, text
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    Text,
+    func,
+    literal_column,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -79,3 +90,10 @@ class Message(Base):
             postgresql_where=status == MessageStatus.SEALED,
         ),
     )
+
+
+def status_is(status: MessageStatus) -> ColumnElement[bool]:
+    """``status = '<status>'`` with the value written into the SQL, not bound: the partial
+    indexes above serve only a plan that can see the value, and a prepared statement's generic
+    plan (Postgres switches to it from the sixth execution on) cannot see a bound one."""
+    return Message.status == literal_column(f"'{status.value}'", status_enum)

@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chat_service.models import Chat, Message, outbox
+from chat_service.models import Chat, Message, outbox, status_is
 from contracts.chat import MessagePublic
 from contracts.enums import MessageStatus
 from contracts.events import EventTypes
@@ -77,7 +77,7 @@ def _add() -> Sql:
     # The statement's snapshot does not hold the new message: these are the turns before it.
     turns = (
         select(Message.user_input, Message.ai_response, Message.created_at, Message.id)
-        .where(Message.chat_id == bindparam("chat_id"), Message.status == MessageStatus.SEALED)
+        .where(Message.chat_id == bindparam("chat_id"), status_is(MessageStatus.SEALED))
         .order_by(Message.created_at.desc(), Message.id.desc())
         .limit(bindparam("turns", type_=Integer))
         .subquery("turns")
@@ -277,7 +277,7 @@ class ChatRepository:
             select(Message)
             .where(
                 Message.chat_id == chat_id,
-                Message.status == MessageStatus.SEALED,
+                status_is(MessageStatus.SEALED),
                 Message.created_at < before,
             )
             .order_by(Message.created_at.desc())
@@ -300,7 +300,7 @@ class ChatRepository:
         stmt = (
             select(Message)
             .where(
-                Message.status == MessageStatus.PENDING,
+                status_is(MessageStatus.PENDING),
                 Message.emitted_at
                 < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, older_than_seconds),
             )
