@@ -39,7 +39,9 @@ def schema_metadata(schema: str) -> MetaData:
     return MetaData(schema=schema, naming_convention=NAMING_CONVENTION)
 
 
-def make_engine(url: str, *, pool_size: int, application_name: str) -> AsyncEngine:
+def make_engine(
+    url: str, *, pool_size: int, application_name: str, plan_cache_mode: str = "auto"
+) -> AsyncEngine:
     """An asyncpg engine that fails fast when Postgres is away (3 s to connect, 10 s a query).
 
     No overflow: a connection opened for a burst and closed after it costs Postgres a process
@@ -54,7 +56,10 @@ def make_engine(url: str, *, pool_size: int, application_name: str) -> AsyncEngi
         connect_args={
             "timeout": 3,
             "command_timeout": 10,
-            "server_settings": {"application_name": application_name},
+            "server_settings": {
+                "application_name": application_name,
+                "plan_cache_mode": plan_cache_mode,
+            },
         },
     )
     count_statements(engine)

@@ -68,6 +68,7 @@ class ServiceRuntime:
                 self.settings.database_url,
                 pool_size=self.settings.db_pool_size,
                 application_name=self.name,
+                plan_cache_mode=self.settings.db_plan_cache_mode,
             )
             self._sessions = make_sessions(self.engine)
         self._connection = await connect(self.settings.amqp_url, name=self.name)

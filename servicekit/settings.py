@@ -25,6 +25,10 @@ class ServiceSettings(BaseSettings):
     event_prefetch: int = Field(default=32, ge=1, le=1000)
     event_delivery_limit: int = Field(default=5, ge=1, le=100)
     db_pool_size: int = Field(default=10, ge=1, le=100)
+    db_plan_cache_mode: Literal["auto", "force_custom_plan", "force_generic_plan"] = "auto"
+    """Postgres' ``plan_cache_mode`` on this service's connections. ``auto`` lets a prepared
+    statement settle on one generic plan from its sixth run on: right for statements whose
+    best plan does not depend on their values."""
     outbox_poll_seconds: float = Field(default=2.0, gt=0)
     metrics_port: int = Field(default=0, ge=0, le=65535)
 

@@ -2,15 +2,15 @@
 
 from servicekit.rpc_client import RpcClient
 from servicekit.service import ServiceRuntime, run
-from servicekit.settings import ServiceSettings
 from ticket_service.directory import RpcDirectory
 from ticket_service.handlers import on_user_deleted, router
 from ticket_service.models import SCHEMA
 from ticket_service.service import TicketService
+from ticket_service.settings import TicketSettings
 
 
 async def main() -> None:
-    settings = ServiceSettings()
+    settings = TicketSettings()
     async with ServiceRuntime("tickets", settings, schema=SCHEMA) as runtime:
         rpc = RpcClient(settings.amqp_url, timeout=settings.rpc_timeout, name="tickets")
         await rpc.start()

@@ -10,10 +10,13 @@ import asyncio
 import re
 
 import asyncpg
+from sqlalchemy import text
 
 from chat_service.repository import _ADD
-from servicekit.db import Sql
+from servicekit.db import Sql, make_engine
 from support.stack import Stack
+from ticket_service.settings import TicketSettings
+from users_service.settings import UsersSettings
 
 
 def _generic_plan(stack: Stack, sql: Sql) -> str:
@@ -36,3 +39,27 @@ def test_posting_reads_the_recent_turns_from_the_sealed_turns_index(stack: Stack
     plan = _generic_plan(stack, _ADD)
     assert "ix_messages_sealed_turns" in plan, plan
     assert "Seq Scan on messages" not in plan, plan
+
+
+def test_searches_and_filtered_lists_are_planned_for_their_values(stack: Stack) -> None:
+    """How many rows a search term or a filter matches decides the plan: a rare term wants
+    the trigram indexes, a common one the newest-first index. The one generic plan ``auto``
+    settles on walked a whole table for a rare term, so the users and ticket services plan
+    each statement for its values, and an engine made with their settings does so."""
+    users, tickets = UsersSettings(), TicketSettings()
+    assert users.db_plan_cache_mode == tickets.db_plan_cache_mode == "force_custom_plan"
+
+    async def mode() -> str:
+        engine = make_engine(
+            stack.infra.database_url,
+            pool_size=1,
+            application_name="test",
+            plan_cache_mode=users.db_plan_cache_mode,
+        )
+        try:
+            async with engine.connect() as connection:
+                return str(await connection.scalar(text("SHOW plan_cache_mode")))
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(mode()) == "force_custom_plan"
