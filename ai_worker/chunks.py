@@ -11,13 +11,18 @@ Publish = Callable[[StreamChunk], Awaitable[None]]
 
 
 class Coalescer:
-    """Publishes the first delta at once, then at most one chunk per ``interval`` seconds with
-    all the text written meanwhile. ``flush()`` before the answer is sealed sends the rest."""
+    """Publishes at most one chunk per ``interval`` seconds, with all the text written
+    meanwhile, counting from when the answer started (the Coalescer's creation). An answer
+    written whole within the first interval (a cache, an offline answer) publishes nothing: the
+    sealed message that follows carries it. Once a chunk went out, ``close()`` sends the rest,
+    so the chunks add up to the answer."""
 
     def __init__(self, publish: Publish, *, interval: float) -> None:
         self._publish, self._interval = publish, interval
         self._pending: list[str] = []
-        self._last = -math.inf
+        self._last = asyncio.get_running_loop().time()
+        self._sent = False
+        """Whether a chunk went out: watchers have begun to show this answer."""
         self._timer: asyncio.TimerHandle | None = None
         self._later: set[asyncio.Task[None]] = set()
 
@@ -43,18 +48,22 @@ class Coalescer:
         text = "".join(self._pending)
         self._pending.clear()
         self._last = asyncio.get_running_loop().time()
+        self._sent = True
         await self._publish(StreamChunk(type="token", delta=text))
 
     async def reset(self) -> None:
-        """The attempt so far is void: drop what is unsent and tell watchers to start over."""
+        """The attempt so far is void: drop what is unsent and, if watchers saw some of it,
+        tell them to start over (the next attempt's first words then go out at once)."""
         self._cancel_timer()
         self._pending.clear()
-        self._last = -math.inf  # the next attempt's first words go out at once
-        await self._publish(StreamChunk(type="reset"))
+        if self._sent:
+            self._last = -math.inf
+            await self._publish(StreamChunk(type="reset"))
 
     async def close(self, *, send: bool = True) -> None:
-        """Send what is left (or drop it) and wait for any flush under way."""
-        if send:
+        """Send what is left if chunks went out already (else the sealed message carries it),
+        or drop it; wait for any flush under way."""
+        if send and self._sent:
             await self.flush()
         else:
             self._cancel_timer()

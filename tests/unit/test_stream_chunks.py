@@ -1,5 +1,6 @@
-"""Answer chunks are batched: the first at once, then at most one per interval, and the
-chunks always add up to the text written, in order."""
+"""Answer chunks are batched: at most one per interval from the answer's start, none for an
+answer written whole within the first, and the chunks always add up to the text written, in
+order."""
 
 import asyncio
 
@@ -21,9 +22,19 @@ class Sent:
         return "".join(c.delta or "" for c in self.chunks if c.type == "token")
 
 
-async def test_a_burst_of_deltas_goes_out_as_two_chunks() -> None:
+async def test_an_answer_written_within_the_first_interval_sends_no_chunk() -> None:
     sent = Sent()
     chunks = Coalescer(sent, interval=0.05)
+    for i in range(50):
+        await chunks.add(f"word{i} ")
+    await chunks.close()
+    assert sent.chunks == []  # the sealed message carries the whole answer
+
+
+async def test_a_burst_after_the_first_interval_goes_out_as_one_chunk() -> None:
+    sent = Sent()
+    chunks = Coalescer(sent, interval=0.05)
+    await asyncio.sleep(0.06)  # the model is thinking
     words = [f"word{i} " for i in range(50)]
     for word in words:
         await chunks.add(word)
@@ -37,11 +48,11 @@ async def test_text_held_back_goes_out_after_the_interval_without_a_new_delta() 
     chunks = Coalescer(sent, interval=0.05)
     await chunks.add("Hello")
     await chunks.add(", world")
-    assert sent.text == "Hello"
+    assert sent.text == ""
     await asyncio.sleep(0.12)
     assert sent.text == "Hello, world"
     await chunks.close()
-    assert len(sent.chunks) == 2
+    assert len(sent.chunks) == 1
 
 
 async def test_slow_deltas_each_go_out_at_once() -> None:
@@ -57,8 +68,9 @@ async def test_slow_deltas_each_go_out_at_once() -> None:
 
 async def test_a_reset_drops_unsent_text_of_the_void_attempt() -> None:
     sent = Sent()
-    chunks = Coalescer(sent, interval=10)
+    chunks = Coalescer(sent, interval=0.05)
     await chunks.add("first try ")
+    await asyncio.sleep(0.07)  # "first try " went out
     await chunks.add("cut off")
     await chunks.reset()
     await chunks.add("second try")
@@ -70,12 +82,24 @@ async def test_a_reset_drops_unsent_text_of_the_void_attempt() -> None:
     ]
 
 
+async def test_a_reset_before_any_chunk_tells_nobody() -> None:
+    sent = Sent()
+    chunks = Coalescer(sent, interval=0.05)
+    await chunks.add("cut off")
+    await chunks.reset()
+    await chunks.add("second try")
+    await asyncio.sleep(0.07)
+    await chunks.close()
+    assert [(c.type, c.delta) for c in sent.chunks] == [("token", "second try")]
+
+
 @pytest.mark.parametrize("send", [True, False])
 async def test_closing_sends_or_drops_the_rest(send: bool) -> None:
     sent = Sent()
-    chunks = Coalescer(sent, interval=10)
+    chunks = Coalescer(sent, interval=0.05)
     await chunks.add("a")
-    await chunks.add("b")
+    await asyncio.sleep(0.07)  # "a" went out
+    await chunks.add("b")  # held back until 0.05 s after "a"
     await chunks.close(send=send)
     await asyncio.sleep(0)
     assert sent.text == ("ab" if send else "a")
