@@ -1,13 +1,14 @@
 """Queries of the ``chat`` schema. Returns rows and models; raises nothing HTTP-ish."""
 
 import uuid
-from datetime import datetime
 from itertools import chain
 from typing import Any
 
 import orjson
 from sqlalchemy import (
+    Insert,
     Integer,
+    Select,
     Text,
     Uuid,
     bindparam,
@@ -47,6 +48,55 @@ def _public_json(row: Any) -> Any:
     )
 
 
+def _created_event(message: Any, owner: Any, *, chat_id: Any) -> Select[Any]:
+    """The outbox row of ``message.created`` for the message row ``message`` (a table or CTE
+    with the message's columns and ``emissions``) in a chat owned by ``owner``: the message,
+    its owner, the chat's last ``:turns`` sealed messages before it (oldest first) and the
+    attempt. The caller says where the row comes from (``select_from``, ``where``)."""
+    turns = (
+        select(Message.user_input, Message.ai_response, Message.created_at, Message.id)
+        .where(
+            Message.chat_id == chat_id,
+            status_is(MessageStatus.SEALED),
+            Message.created_at < message.c.created_at,
+        )
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .limit(bindparam("turns", type_=Integer))
+        .correlate(message)
+        .subquery("turns")
+    )
+    turn = func.jsonb_build_object(
+        literal("user_input"),
+        turns.c.user_input,
+        literal("ai_response"),
+        func.coalesce(turns.c.ai_response, literal("")),
+    )
+    recent = select(
+        func.coalesce(
+            func.jsonb_agg(aggregate_order_by(turn, turns.c.created_at, turns.c.id)),
+            cast(literal("[]"), JSONB),
+        )
+    ).scalar_subquery()
+    data = func.jsonb_build_object(
+        literal("message"),
+        _public_json(message),
+        literal("user_id"),
+        owner,
+        literal("recent_turns"),
+        recent,
+        literal("attempt"),
+        message.c.emissions,
+    )
+    return select(
+        bindparam("event_id", type_=Uuid), literal(EventTypes.MESSAGE_CREATED, Text)
+    ).add_columns(cast(message.c.id, Text), data, *trace_binds())
+
+
+def _record(event: Select[Any]) -> Insert:
+    """Insert the outbox row ``event`` selects (id, type, subject, data, trace context)."""
+    return insert(outbox).from_select(["id", "type", "subject", "data", *TRACE_COLUMNS], event)
+
+
 def _add() -> Sql:
     """Post a message in a chat the actor owns and write ``message.created`` with the recent
     turns, in one statement. Nothing is inserted (no row comes back) when the chat is missing
@@ -74,47 +124,27 @@ def _add() -> Sql:
         .returning(*MESSAGE_COLUMNS, Message.emissions)
         .cte("new")
     )
-    # The statement's snapshot does not hold the new message: these are the turns before it.
-    turns = (
-        select(Message.user_input, Message.ai_response, Message.created_at, Message.id)
-        .where(Message.chat_id == bindparam("chat_id"), status_is(MessageStatus.SEALED))
-        .order_by(Message.created_at.desc(), Message.id.desc())
-        .limit(bindparam("turns", type_=Integer))
-        .subquery("turns")
-    )
-    turn = func.jsonb_build_object(
-        literal("user_input"),
-        turns.c.user_input,
-        literal("ai_response"),
-        func.coalesce(turns.c.ai_response, literal("")),
-    )
-    recent = select(
-        func.coalesce(
-            func.jsonb_agg(aggregate_order_by(turn, turns.c.created_at, turns.c.id)),
-            cast(literal("[]"), JSONB),
-        )
-    ).scalar_subquery()
-    data = func.jsonb_build_object(
-        literal("message"),
-        _public_json(new),
-        literal("user_id"),
-        chat.c.user_id,
-        literal("recent_turns"),
-        recent,
-        literal("attempt"),
-        new.c.emissions,
-    )
-    event = insert(outbox).from_select(
-        ["id", "type", "subject", "data", *TRACE_COLUMNS],
-        select(bindparam("event_id", type_=Uuid), literal(EventTypes.MESSAGE_CREATED, Text))
-        .add_columns(cast(new.c.id, Text), data, *trace_binds())
-        .select_from(new.join(chat, true())),
-    )
+    # The statement's snapshot does not hold the new message: the turns are those before it.
+    created = _created_event(new, chat.c.user_id, chat_id=bindparam("chat_id"))
+    event = _record(created.select_from(new.join(chat, true())))
     public = [new.c[name] for name in MessagePublic.model_fields]
     return Sql.of(select(*public).add_cte(event.cte("event")))
 
 
+def _emitted() -> Insert:
+    """``message.created`` again for the message ``:message_id`` as it is now (retried, or
+    swept after waiting too long), built as ``_add`` builds it."""
+    message = Message.__table__.alias("message")
+    created = _created_event(message, Chat.user_id, chat_id=message.c.chat_id)
+    return _record(
+        created.select_from(message.join(Chat, Chat.id == message.c.chat_id)).where(
+            message.c.id == bindparam("message_id")
+        )
+    )
+
+
 _ADD = _add()
+_EMIT = _emitted()
 
 
 def _finish(**values: Any) -> Sql:
@@ -271,19 +301,12 @@ class ChatRepository:
             )
         return list((await self.session.execute(stmt)).scalars())
 
-    async def recent_turns(self, chat_id: uuid.UUID, before: datetime, limit: int) -> list[Message]:
-        """The chat's last answered messages before ``before``, oldest first."""
-        stmt = (
-            select(Message)
-            .where(
-                Message.chat_id == chat_id,
-                status_is(MessageStatus.SEALED),
-                Message.created_at < before,
-            )
-            .order_by(Message.created_at.desc())
-            .limit(limit)
+    async def emit_created(self, message_id: uuid.UUID, *, turns: int) -> None:
+        """Record ``message.created`` again for a message, as it is in this transaction."""
+        await self.session.execute(
+            _EMIT,
+            {"message_id": message_id, "turns": turns, "event_id": uuid.uuid4()} | trace_values(),
         )
-        return list(reversed((await self.session.execute(stmt)).scalars().all()))
 
     async def reopen_failed(self, message_id: uuid.UUID) -> Message | None:
         stmt = (

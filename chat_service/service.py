@@ -17,11 +17,9 @@ from chat_service.models import Chat, Message, outbox
 from chat_service.repository import ChatRepository, MessageQueries
 from contracts.chat import (
     ChatPublic,
-    MessageCreated,
     MessagePublic,
     MessageRef,
     Reference,
-    Turn,
 )
 from contracts.enums import MessageStatus
 from contracts.events import EventTypes
@@ -131,22 +129,6 @@ class ChatService:
             raise Conflict("the chat changed while posting: try again")
         return _replay(earlier, content)
 
-    async def _emit_created(
-        self, session: AsyncSession, repo: ChatRepository, message: Message, owner: uuid.UUID
-    ) -> None:
-        turns = await repo.recent_turns(
-            message.chat_id, message.created_at, self._limits.recent_turns
-        )
-        event = MessageCreated(
-            message=message_public(message),
-            user_id=owner,
-            recent_turns=[
-                Turn(user_input=t.user_input, ai_response=t.ai_response or "") for t in turns
-            ],
-            attempt=message.emissions,
-        )
-        await record_event(session, outbox, EventTypes.MESSAGE_CREATED, message.id, event)
-
     async def get_message(
         self, *, actor: Actor, message_id: uuid.UUID, chat_id: uuid.UUID | None
     ) -> MessagePublic:
@@ -231,7 +213,7 @@ class ChatService:
                 raise Conflict(
                     f"only a failed message can be retried; this one is {message.status}"
                 )
-            await self._emit_created(session, repo, reopened, chat.user_id)
+            await repo.emit_created(reopened.id, turns=self._limits.recent_turns)
             return message_public(reopened)
 
     async def sweep(self) -> int:
@@ -254,9 +236,8 @@ class ChatService:
                 else:
                     message.emissions += 1
                     message.emitted_at = func.now()
-                    await session.flush()
-                    await session.refresh(message)
-                    await self._emit_created(session, repo, message, chat.user_id)
+                    await session.flush()  # the event is built from the row as updated
+                    await repo.emit_created(message.id, turns=self._limits.recent_turns)
         for public in failed:
             await self._on_final(public)
         return len(stale)

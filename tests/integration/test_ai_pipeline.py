@@ -162,6 +162,29 @@ def test_retry_of_a_failed_message_gets_it_answered(
     assert llm_api.post(f"{url}/retry", headers=asker.headers).status_code == 409
 
 
+def test_a_retried_message_is_sent_with_the_turns_before_it(
+    llm_api: httpx.Client, asker: User, fake_llm: FakeOpenAI
+) -> None:
+    """The retry's ``message.created`` carries the chat's history as the first post's did:
+    the sealed turns before the message, not the message itself nor anything after it."""
+    chat_id = new_chat(llm_api, asker)
+    first = ask(llm_api, asker, chat_id, _question()).json()
+    question = _question("status:500x3")
+    sent = ask(llm_api, asker, chat_id, question, wait=0).json()
+    assert _settle(llm_api, asker, chat_id, sent["id"])["status"] == "failed"
+    later = ask(llm_api, asker, chat_id, _question()).json()  # sealed after the failed one
+    assert later["status"] == "sealed"
+    url = f"/api/chats/{chat_id}/messages/{sent['id']}"
+    assert llm_api.post(f"{url}/retry", headers=asker.headers).status_code == 202
+    assert _settle(llm_api, asker, chat_id, sent["id"])["status"] == "sealed"
+    retried = _requests_for(fake_llm, question)[-1]
+    assert [(m["role"], m["content"]) for m in retried["messages"][1:]] == [
+        ("user", first["user_input"]),
+        ("assistant", first["ai_response"]),
+        ("user", question),
+    ]
+
+
 def test_only_owner_or_admin_may_retry(
     llm_api: httpx.Client, asker: User, fake_llm: FakeOpenAI
 ) -> None:
