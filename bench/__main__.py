@@ -7,7 +7,8 @@ connections), with every process's Prometheus ``/metrics`` scraped just before a
 measured run:
 
 - ``GET /api/users/{id}``, ``GET /api/tickets/{id}`` and the message pipeline (POST to sealed)
-  at concurrency 1 and 32. The RPC must keep calls in flight at once: a serialized client gains
+  at concurrency 1 and 32; the pipeline twice, answered offline and through the ``openai`` SDK
+  from an instant fake LLM (``bench.fake_llm``; ``--no-llm`` skips it). The RPC must keep calls in flight at once: a serialized client gains
   about 1.2x from 1 to 32 on a 2-core machine, a concurrent one about 1.9x; the target is at
   least 1.6x.
 - Lists and search (users, tickets with filters; first page and a page half way down) with
@@ -22,10 +23,14 @@ gateway's HTTP time and the service's handler time of the command's queue.
 
 import argparse
 import asyncio
+import contextlib
 import os
 import platform
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
@@ -40,7 +45,14 @@ from bench.prom import Snapshot, delta, scrape
 from bench.seed import Seeder, Targets, seeded_email, targets
 from bench.tables import errors, lists_table, request_table, sql_table
 from contracts.names import Commands
-from deploy.sandbox import ADMIN_EMAIL, ADMIN_PASSWORD, Stack, provide_infra, run_stack
+from deploy.sandbox import (
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    Infra,
+    Stack,
+    provide_infra,
+    run_stack,
+)
 
 REPORT = Path(__file__).parent / "report.md"
 PAGE = 50
@@ -109,6 +121,67 @@ class Bench:
             flush=True,
         )
         return probe
+
+
+STACK_ENV = {
+    "LOG_LEVEL": "WARNING",
+    "RATE_LIMIT_MESSAGES": "1000000/minute",
+    # The sweeper's periodic query would land in some measured windows; no answer is left
+    # pending for it to find.
+    "SWEEP_INTERVAL_SECONDS": "3600",
+    "ACCESS_TOKEN_TTL": "7200",  # one token for the whole run
+}
+LLM_PIPELINE = "POST message, wait sealed, openai SDK"
+
+
+@contextlib.contextmanager
+def fake_llm() -> Iterator[str]:
+    """An instant fake LLM in a process of its own (``bench.fake_llm``); yields its base URL."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bench.fake_llm"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert server.stdout is not None
+        yield server.stdout.readline().strip()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def llm_pipeline(infra: Infra, *, warmup: float, seconds: float) -> list[Probe]:
+    """The pipeline with the AI worker answering through the ``openai`` SDK, streamed over HTTP
+    from an instant fake LLM: what a deployment with a model pays, but the model's own time."""
+    with (
+        fake_llm() as base_url,
+        tempfile.TemporaryDirectory() as workdir,
+        run_stack(
+            infra,
+            Path(workdir),
+            **STACK_ENV,
+            OPENAI_API_KEY="sk-bench",
+            OPENAI_BASE_URL=base_url,
+            AI_MODEL="fake-model",
+        ) as stack,
+        httpx.Client(base_url=stack.base_url, timeout=10) as api,
+    ):
+        auth = {"Authorization": f"Bearer {_token(api, ADMIN_EMAIL, ADMIN_PASSWORD)}"}
+        bench = Bench(stack, auth, warmup=warmup, seconds=seconds)
+        chat_id = api.post("/api/chats", headers=auth).json()["id"]
+        case = _post_case(LLM_PIPELINE, chat_id)
+        return [bench.probe(case, concurrency) for concurrency in (1, 32)]
+
+
+def _post_case(label: str, chat_id: str) -> Case:
+    return Case(
+        label,
+        f"/api/chats/{chat_id}/messages?wait=10",
+        "chat",
+        Commands.MESSAGE_ADD,
+        method="POST",
+        body=b'{"content": "How do I reset my password?"}',
+        expect=201,
+        settle=1.0,
+    )
 
 
 def _token(api: httpx.Client, email: str, password: str) -> str:
@@ -182,16 +255,7 @@ def request_path(bench: Bench, api: httpx.Client, auth: dict[str, str]) -> list[
     cases = [
         Case("GET /api/users/{id}", f"/api/users/{user_id}", "users", Commands.USERS_GET),
         Case("GET /api/tickets/{id}", f"/api/tickets/{ticket_id}", "tickets", Commands.TICKET_GET),
-        Case(
-            "POST message, wait sealed",
-            f"/api/chats/{chat_id}/messages?wait=10",
-            "chat",
-            Commands.MESSAGE_ADD,
-            method="POST",
-            body=b'{"content": "How do I reset my password?"}',
-            expect=201,
-            settle=1.0,
-        ),
+        _post_case("POST message, wait sealed", chat_id),
     ]
     return [bench.probe(case, concurrency) for case in cases for concurrency in (1, 32)]
 
@@ -215,13 +279,19 @@ def lists(bench: Bench, dsn: str, sizes: list[int], concurrency: int) -> list[Si
 
 
 def run(
-    stack: Stack, *, warmup: float, seconds: float, sizes: list[int], list_concurrency: int
+    stack: Stack,
+    *,
+    warmup: float,
+    seconds: float,
+    sizes: list[int],
+    list_concurrency: int,
+    with_llm: list[Probe],
 ) -> list[str]:
     load_before = os.getloadavg()[0]
     with httpx.Client(base_url=stack.base_url, timeout=10) as api:
         auth = {"Authorization": f"Bearer {_token(api, ADMIN_EMAIL, ADMIN_PASSWORD)}"}
         bench = Bench(stack, auth, warmup=warmup, seconds=seconds)
-        path = request_path(bench, api, auth)
+        path = request_path(bench, api, auth) + with_llm
     sized = lists(bench, stack.infra.dsn, sizes, list_concurrency)
     load_after = os.getloadavg()[0]
     lines = [
@@ -232,8 +302,12 @@ def run(
         f" are noisy when something does: the 1-minute load average, this bench's own load"
         f" included, was {load_before:.1f} as the measuring began and {load_after:.1f} as it"
         f" ended); closed loop, {warmup:g} s warm-up then {seconds:g} s"
-        " measured. The AI worker answers offline (no LLM), so the pipeline row measures the"
-        " system itself: its rate is messages sealed per second, its latency POST-to-sealed.",
+        " measured. The pipeline rows' rate is messages sealed per second, their latency"
+        " POST-to-sealed. `POST message, wait sealed` has the AI worker answer offline (no"
+        " LLM): the system alone. `POST message, wait sealed, openai SDK` has it answer"
+        " through the `openai` SDK, streamed over HTTP from an instant fake LLM in a process"
+        " of its own (measured first, on a system of its own): what a deployment with a model"
+        " pays, but the model's time.",
         "",
         "## Request path",
         "",
@@ -265,30 +339,30 @@ def main() -> None:
         " default %(default)s)",
     )
     parser.add_argument("--list-concurrency", type=int, default=1)
+    parser.add_argument(
+        "--no-llm", action="store_true", help="skip the pipeline through the openai SDK"
+    )
     args = parser.parse_args()
     started = time.monotonic()
-    with (
-        provide_infra() as infra,
-        tempfile.TemporaryDirectory() as workdir,
-        run_stack(
-            infra,
-            Path(workdir),
-            LOG_LEVEL="WARNING",
-            RATE_LIMIT_MESSAGES="1000000/minute",
-            # The sweeper's periodic query would land in some measured windows; the offline
-            # answerer never leaves a message pending for it to find.
-            SWEEP_INTERVAL_SECONDS="3600",
-            ACCESS_TOKEN_TTL="7200",  # one token for the whole run
-        ) as stack,
-    ):
-        print(f"system up in {time.monotonic() - started:.1f}s; measuring...", flush=True)
-        lines = run(
-            stack,
-            warmup=args.warmup,
-            seconds=args.seconds,
-            sizes=args.rows,
-            list_concurrency=args.list_concurrency,
-        )
+    with provide_infra() as infra:
+        with_llm: list[Probe] = []
+        if not args.no_llm:
+            print("the pipeline through the openai SDK, on a system of its own...", flush=True)
+            with_llm = llm_pipeline(infra, warmup=args.warmup, seconds=args.seconds)
+            started = time.monotonic()
+        with (
+            tempfile.TemporaryDirectory() as workdir,
+            run_stack(infra, Path(workdir), **STACK_ENV) as stack,
+        ):
+            print(f"system up in {time.monotonic() - started:.1f}s; measuring...", flush=True)
+            lines = run(
+                stack,
+                warmup=args.warmup,
+                seconds=args.seconds,
+                sizes=args.rows,
+                list_concurrency=args.list_concurrency,
+                with_llm=with_llm,
+            )
     report = "\n".join(lines) + "\n"
     REPORT.write_text(report)
     print("\n" + report + f"\n(written to {REPORT})")
