@@ -68,9 +68,9 @@ async def test_slow_deltas_each_go_out_at_once() -> None:
 
 async def test_a_reset_drops_unsent_text_of_the_void_attempt() -> None:
     sent = Sent()
-    chunks = Coalescer(sent, interval=0.05)
+    chunks = Coalescer(sent, interval=0.2)
     await chunks.add("first try ")
-    await asyncio.sleep(0.07)  # "first try " went out
+    await asyncio.sleep(0.25)  # "first try " went out; the next chunk is due 0.2 s after it
     await chunks.add("cut off")
     await chunks.reset()
     await chunks.add("second try")
@@ -96,10 +96,10 @@ async def test_a_reset_before_any_chunk_tells_nobody() -> None:
 @pytest.mark.parametrize("send", [True, False])
 async def test_closing_sends_or_drops_the_rest(send: bool) -> None:
     sent = Sent()
-    chunks = Coalescer(sent, interval=0.05)
+    chunks = Coalescer(sent, interval=0.2)
     await chunks.add("a")
-    await asyncio.sleep(0.07)  # "a" went out
-    await chunks.add("b")  # held back until 0.05 s after "a"
+    await asyncio.sleep(0.25)  # "a" went out
+    await chunks.add("b")  # held back until 0.2 s after "a"
     await chunks.close(send=send)
     await asyncio.sleep(0)
     assert sent.text == ("ab" if send else "a")
