@@ -92,6 +92,12 @@ def _created_event(message: Any, owner: Any, *, chat_id: Any) -> Select[Any]:
     ).add_columns(cast(message.c.id, Text), data, *trace_binds())
 
 
+def _event_values() -> dict[str, Any]:
+    """What the statements above leave to run time for the event they record: a new id
+    (``:event_id``) and the current trace context (``trace_binds()``)."""
+    return {"event_id": uuid.uuid4(), **trace_values()}
+
+
 def _record(event: Select[Any]) -> Insert:
     """Insert the outbox row ``event`` selects (id, type, subject, data, trace context)."""
     return insert(outbox).from_select(["id", "type", "subject", "data", *TRACE_COLUMNS], event)
@@ -157,14 +163,10 @@ def _finish(**values: Any) -> Sql:
         .returning(*MESSAGE_COLUMNS)
         .cte("done")
     )
-    data = func.jsonb_build_object(
-        *chain.from_iterable((literal(name), done.c[name]) for name in MessagePublic.model_fields)
-    )
-    event = insert(outbox).from_select(
-        ["id", "type", "subject", "data", *TRACE_COLUMNS],
+    event = _record(
         select(bindparam("event_id", type_=Uuid), bindparam("event_type", type_=Text)).add_columns(
-            cast(done.c.id, Text), data, *trace_binds()
-        ),
+            cast(done.c.id, Text), _public_json(done), *trace_binds()
+        )
     )
     return Sql.of(select(done).add_cte(event.cte("event")))
 
@@ -238,9 +240,7 @@ class MessageQueries:
     async def _with_event(self, statement: Sql, **values: Any) -> MessagePublic | None:
         """Run a statement that changes a message and writes its outbox event: the event's id
         and the current trace context are given here."""
-        return await self.queries.one_as(
-            MessagePublic, statement, event_id=uuid.uuid4(), **trace_values(), **values
-        )
+        return await self.queries.one_as(MessagePublic, statement, **_event_values(), **values)
 
 
 class ChatRepository:
@@ -305,7 +305,7 @@ class ChatRepository:
         """Record ``message.created`` again for a message, as it is in this transaction."""
         await self.session.execute(
             _EMIT,
-            {"message_id": message_id, "turns": turns, "event_id": uuid.uuid4()} | trace_values(),
+            {"message_id": message_id, "turns": turns, **_event_values()},
         )
 
     async def reopen_failed(self, message_id: uuid.UUID) -> Message | None:
