@@ -23,6 +23,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.util.concurrency import greenlet_spawn
 
 from servicekit.metrics import DB_STATEMENTS, DB_TRANSACTIONS
+from servicekit.settings import PlanCacheMode
 
 # Stable constraint names, so migrations name the same thing the same way every time.
 NAMING_CONVENTION = {
@@ -40,7 +41,7 @@ def schema_metadata(schema: str) -> MetaData:
 
 
 def make_engine(
-    url: str, *, pool_size: int, application_name: str, plan_cache_mode: str = "auto"
+    url: str, *, pool_size: int, application_name: str, plan_cache_mode: PlanCacheMode = "auto"
 ) -> AsyncEngine:
     """An asyncpg engine that fails fast when Postgres is away (3 s to connect, 10 s a query).
 

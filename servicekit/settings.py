@@ -6,6 +6,8 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "dev-only-secret-change-me-0123456789abcdef"
+PlanCacheMode = Literal["auto", "force_custom_plan", "force_generic_plan"]
+"""Postgres' ``plan_cache_mode``."""
 
 
 class ServiceSettings(BaseSettings):
@@ -25,7 +27,7 @@ class ServiceSettings(BaseSettings):
     event_prefetch: int = Field(default=32, ge=1, le=1000)
     event_delivery_limit: int = Field(default=5, ge=1, le=100)
     db_pool_size: int = Field(default=10, ge=1, le=100)
-    db_plan_cache_mode: Literal["auto", "force_custom_plan", "force_generic_plan"] = "auto"
+    db_plan_cache_mode: PlanCacheMode = "auto"
     """Postgres' ``plan_cache_mode`` on this service's connections. ``auto`` lets a prepared
     statement settle on one generic plan from its sixth run on: right for statements whose
     best plan does not depend on their values."""

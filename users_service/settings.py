@@ -1,16 +1,12 @@
 """Settings of the users service."""
 
-from typing import Literal
-
 from pydantic import Field, SecretStr
 
-from servicekit.settings import AuthSettings
+from servicekit.settings import AuthSettings, PlanCacheMode
 
 
 class UsersSettings(AuthSettings):
-    db_plan_cache_mode: Literal["auto", "force_custom_plan", "force_generic_plan"] = (
-        "force_custom_plan"
-    )
+    db_plan_cache_mode: PlanCacheMode = "force_custom_plan"
     """Searches and filtered lists are planned for their values every time: how many users a
     search term matches decides the plan, and the one generic plan that ``auto`` settles on
     after five runs walked a whole table for a rare term."""
