@@ -30,7 +30,7 @@ from contracts.chat import MessagePublic
 from contracts.enums import MessageStatus
 from contracts.events import EventTypes
 from servicekit.db import Queries, Sql
-from servicekit.outbox import TRACE_COLUMNS, trace_binds, trace_values
+from servicekit.outbox import TRACE_COLUMNS, committed, trace_binds, trace_values
 from servicekit.pagination import Key, keyset_past
 
 MESSAGE_COLUMNS = tuple(Message.__table__.c[name] for name in MessagePublic.model_fields)
@@ -239,8 +239,11 @@ class MessageQueries:
 
     async def _with_event(self, statement: Sql, **values: Any) -> MessagePublic | None:
         """Run a statement that changes a message and writes its outbox event: the event's id
-        and the current trace context are given here."""
-        return await self.queries.one_as(MessagePublic, statement, **_event_values(), **values)
+        and the current trace context are given here. A lone statement commits as it ends."""
+        changed = await self.queries.one_as(MessagePublic, statement, **_event_values(), **values)
+        if changed is not None:
+            committed()
+        return changed
 
 
 class ChatRepository:

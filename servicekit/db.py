@@ -18,10 +18,12 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.util.concurrency import greenlet_spawn
 
+from servicekit import outbox
 from servicekit.metrics import DB_STATEMENTS, DB_TRANSACTIONS
 from servicekit.settings import PlanCacheMode
 
@@ -67,8 +69,17 @@ def make_engine(
     return engine
 
 
+class _ServiceSession(Session):
+    """A service's session: its commits wake the outbox relay (see ``servicekit.outbox``)."""
+
+
+@event.listens_for(_ServiceSession, "after_commit")
+def _after_commit(_: Session) -> None:
+    outbox.committed()
+
+
 def make_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+    return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=_ServiceSession)
 
 
 def asyncpg_dsn(url: str) -> str:

@@ -89,6 +89,18 @@ def add_outbox_trace_context(schema: str) -> None:
     op.add_column("outbox", sa.Column("tracestate", sa.Text(), nullable=True), schema=schema)
 
 
+def drop_outbox_notify(schema: str) -> None:
+    """Migration step: no NOTIFY per outbox insert any more; the process that commits the rows
+    wakes its relay itself (``servicekit.outbox.committed``)."""
+    op.execute(f"DROP TRIGGER IF EXISTS outbox_notify ON {schema}.outbox")
+    op.execute(f"DROP FUNCTION IF EXISTS {schema}.outbox_notify()")
+
+
+def restore_outbox_notify(schema: str) -> None:
+    for statement in notify_trigger_ddl(schema):
+        op.execute(statement)
+
+
 def drop_outbox_trace_context(schema: str) -> None:
     op.drop_column("outbox", "tracestate", schema=schema)
     op.drop_column("outbox", "traceparent", schema=schema)

@@ -2,6 +2,12 @@
 reports, and a relay publishes the rows afterwards. A crash or a broker outage between the two
 loses nothing; the row id becomes the event id (and AMQP message id), so consumers dedupe.
 
+The relay runs in the process that writes the rows: a commit that wrote some wakes it at once
+(``committed()``, called by the service's sessions and by the statements that write events).
+Rows it was not woken for (another replica's, left by a process that died) are found by its
+poll. Postgres' LISTEN/NOTIFY did this waking before: it cost a trigger and a notification per
+statement, and Postgres signals every listening backend of the database on every one.
+
 We write this by hand rather than use ``faststream-outbox``: that package is built around a
 FastStream broker, and our services speak aio-pika directly (see ``rpc_server``).
 """
@@ -11,6 +17,7 @@ import contextlib
 import datetime as dt
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Final
 
 import aio_pika
@@ -67,8 +74,20 @@ def outbox_table(metadata: MetaData) -> Table:
     )
 
 
+_wakers: set[Callable[[], None]] = set()
+"""The wake-up calls of this process's running relays."""
+
+
+def committed() -> None:
+    """Outbox rows were committed by this process: its relays publish them now rather than
+    at their next poll."""
+    for wake in _wakers:
+        wake()
+
+
 def notify_trigger_ddl(schema: str) -> list[str]:
-    """DDL that wakes the relay (``NOTIFY <schema>_outbox``) when rows are committed."""
+    """DDL that woke the relay (``NOTIFY <schema>_outbox``) when rows were committed, as the
+    first migrations made it (a later one drops it: ``committed()`` wakes the relay now)."""
     return [
         f"""CREATE OR REPLACE FUNCTION {schema}.outbox_notify() RETURNS trigger
             LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_notify('{schema}_outbox', '');
@@ -131,7 +150,7 @@ def encode_cloudevent(row: asyncpg.Record, source: str) -> bytes:
 
 
 class OutboxRelay:
-    """Publishes committed outbox rows, woken by NOTIFY, polling as the fallback."""
+    """Publishes committed outbox rows, woken by ``committed()``, polling as the fallback."""
 
     def __init__(
         self, dsn: str, schema: str, exchange: AbstractExchange, *, source: str, poll: float
@@ -142,6 +161,13 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Relay until cancelled, reconnecting to Postgres and retrying the broker as needed."""
+        _wakers.add(self._wake.set)
+        try:
+            await self._run()
+        finally:
+            _wakers.discard(self._wake.set)
+
+    async def _run(self) -> None:
         delay = 0.5
         while True:
             try:
@@ -162,7 +188,6 @@ class OutboxRelay:
                 delay = min(delay * 2, 10)
                 continue
             try:
-                await connection.add_listener(f"{self._schema}_outbox", self._on_notify)
                 delay = 0.5
                 await self._relay(connection)
             except Exception as exc:  # asyncpg raises more kinds than it documents mid-restart
@@ -171,9 +196,6 @@ class OutboxRelay:
             finally:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(connection.close(timeout=2))
-
-    def _on_notify(self, *_: object) -> None:
-        self._wake.set()
 
     async def _relay(self, connection: asyncpg.Connection) -> None:
         while True:
@@ -192,21 +214,20 @@ class OutboxRelay:
                 await asyncio.wait_for(self._wake.wait(), self._poll)
 
     async def drain_batch(self, connection: asyncpg.Connection) -> int:
-        """Publish one batch with confirms, then delete it; a failure rolls the claim back."""
+        """Take the oldest rows no other relay holds, publish them with confirms, and commit
+        their deletion; a failure rolls it back, and the rows stay for the next try."""
         async with connection.transaction():
-            rows = await connection.fetch(
-                f"SELECT id, type, subject, data::text AS data, occurred_at, traceparent,"
-                f" tracestate"
-                f" FROM {self._schema}.outbox ORDER BY seq"
-                f" LIMIT {BATCH} FOR UPDATE SKIP LOCKED"
+            taken = await connection.fetch(
+                f"DELETE FROM {self._schema}.outbox WHERE id IN"
+                f" (SELECT id FROM {self._schema}.outbox ORDER BY seq"
+                f"  LIMIT {BATCH} FOR UPDATE SKIP LOCKED)"
+                f" RETURNING seq, id, type, subject, data::text AS data, occurred_at,"
+                f" traceparent, tracestate"
             )
-            if not rows:
+            if not taken:
                 return 0
+            rows = sorted(taken, key=lambda row: row["seq"])  # in the order they were written
             await asyncio.gather(*(self._publish(row) for row in rows))
-            await connection.execute(
-                f"DELETE FROM {self._schema}.outbox WHERE id = ANY($1::uuid[])",
-                [row["id"] for row in rows],
-            )
         OUTBOX_PUBLISHED.labels(self._schema).inc(len(rows))
         now = dt.datetime.now(dt.UTC)
         lag = OUTBOX_LAG.labels(self._schema)
