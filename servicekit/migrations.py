@@ -75,6 +75,13 @@ def create_outbox(schema: str) -> None:
         op.execute(statement)
 
 
+def drop_outbox(schema: str) -> None:
+    """Migration step: undo ``create_outbox``. (A downgrade leaves the schema itself, which holds
+    Alembic's version table.)"""
+    op.drop_table("outbox", schema=schema)
+    op.execute(f"DROP FUNCTION IF EXISTS {schema}.outbox_notify()")
+
+
 def add_outbox_order(schema: str) -> None:
     """Migration step: a sequence number on the outbox, so events leave in the order written
     (rows of one transaction share ``occurred_at``)."""

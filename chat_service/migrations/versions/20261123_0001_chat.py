@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from servicekit.migrations import create_outbox
+from servicekit.migrations import create_outbox, drop_outbox
 
 revision = "0001"
 down_revision = None
@@ -104,4 +104,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute(f"DROP SCHEMA {S} CASCADE")
+    drop_outbox(S)
+    op.drop_table("messages", schema=S)
+    op.drop_table("chats", schema=S)
+    op.execute(f"DROP FUNCTION {S}.guard_message_update()")
+    op.execute(f"DROP TYPE {S}.message_status")

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from servicekit.migrations import create_outbox
+from servicekit.migrations import create_outbox, drop_outbox
 
 revision = "0001"
 down_revision = None
@@ -99,4 +99,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute(f"DROP SCHEMA {S} CASCADE")
+    drop_outbox(S)
+    op.drop_table("ticket_history", schema=S)
+    op.drop_table("tickets", schema=S)
+    op.execute(f"DROP FUNCTION {S}.touch_updated_at()")
+    for name in ENUMS:
+        op.execute(f"DROP TYPE {S}.{name}")

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from servicekit.migrations import create_outbox
+from servicekit.migrations import create_outbox, drop_outbox
 
 revision = "0001"
 down_revision = None
@@ -84,4 +84,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute(f"DROP SCHEMA {S} CASCADE")
+    drop_outbox(S)
+    op.drop_table("refresh_tokens", schema=S)
+    op.drop_table("users", schema=S)
+    op.execute(f"DROP FUNCTION {S}.touch_updated_at()")
+    op.execute(f"DROP TYPE {S}.user_role")
