@@ -69,7 +69,6 @@ def outbox_table(metadata: MetaData) -> Table:
         # the event causes joins the trace of the request that caused it.
         Column("traceparent", Text, nullable=True),
         Column("tracestate", Text, nullable=True),
-        Index("ix_outbox_occurred_at", "occurred_at"),
         Index("ix_outbox_seq", "seq"),
     )
 

@@ -1,5 +1,5 @@
 """Every schema's migrations go down to nothing and up again, and the head has what the code
-relies on: an outbox without the NOTIFY trigger the first migrations made."""
+relies on: an outbox without the NOTIFY trigger and the time index the first migrations made."""
 
 import asyncio
 from pathlib import Path
@@ -23,12 +23,14 @@ def _config(section: str, url: str) -> Config:
 
 
 async def _catalog(dsn: str) -> tuple[set[str], set[str], set[str]]:
-    """The tables, the triggers, and the functions and types of the services' schemas, as
-    ``schema.name`` (Alembic's version tables left out)."""
+    """The tables and their indexes, the triggers, and the functions and types of the services'
+    schemas, as ``schema.name`` (Alembic's version tables left out)."""
     connection = await asyncpg.connect(dsn)
     try:
         tables = await connection.fetch(
             "SELECT schemaname || '.' || tablename AS name FROM pg_tables"
+            " WHERE schemaname = ANY($1::text[]) AND tablename <> 'alembic_version'"
+            " UNION ALL SELECT schemaname || '.' || indexname FROM pg_indexes"
             " WHERE schemaname = ANY($1::text[]) AND tablename <> 'alembic_version'",
             list(SCHEMAS.values()),
         )
@@ -63,6 +65,8 @@ def test_migrations_go_down_and_up_again() -> None:
         tables, triggers, _ = head
         assert {f"{schema}.outbox" for schema in SCHEMAS.values()} <= tables
         assert not {name for name in triggers if name.endswith(".outbox_notify")}
+        assert not {name for name in tables if name.endswith(".ix_outbox_occurred_at")}
+        assert {f"{schema}.ix_outbox_seq" for schema in SCHEMAS.values()} <= tables
 
         for section in SCHEMAS:
             command.downgrade(_config(section, infra.database_url), "base")
