@@ -6,8 +6,8 @@ Measured, each with a closed-loop client (warm-up, then the measured run on fres
 connections), with every process's Prometheus ``/metrics`` scraped just before and after the
 measured run:
 
-- ``GET /api/users/{id}``, ``GET /api/tickets/{id}`` and the message pipeline (POST to sealed)
-  at concurrency 1 and 32; the pipeline twice, answered offline and through the ``openai`` SDK
+- ``GET /api/users/{id}``, ``GET /api/tickets/{id}`` at concurrency 1 and 32, and the message
+  pipeline (POST to sealed) at 1, 8 and 32; the pipeline twice, answered offline and through the ``openai`` SDK
   from an instant fake LLM (``bench.fake_llm``; ``--no-llm`` skips it). The RPC must keep
   calls in flight at once: a serialized client gains about 1.2x from 1 to 32 on a 2-core
   machine, a concurrent one about 1.9x; the target is at least 1.6x.
@@ -132,6 +132,9 @@ STACK_ENV = {
     "ACCESS_TOKEN_TTL": "7200",  # one token for the whole run
 }
 LLM_PIPELINE = "POST message, wait sealed, openai SDK"
+PIPELINE_CONCURRENCY = (1, 8, 32)
+"""The pipeline at 1 (latency alone), 32 (the most it seals a second: a closed loop at saturation
+queues, so its latency is mostly waiting) and in between, where both count."""
 
 
 @contextlib.contextmanager
@@ -168,7 +171,7 @@ def llm_pipeline(infra: Infra, *, warmup: float, seconds: float) -> list[Probe]:
         bench = Bench(stack, auth, warmup=warmup, seconds=seconds)
         chat_id = api.post("/api/chats", headers=auth).json()["id"]
         case = _post_case(LLM_PIPELINE, chat_id)
-        return [bench.probe(case, concurrency) for concurrency in (1, 32)]
+        return [bench.probe(case, concurrency) for concurrency in PIPELINE_CONCURRENCY]
 
 
 def _post_case(label: str, chat_id: str) -> Case:
@@ -257,7 +260,11 @@ def request_path(bench: Bench, api: httpx.Client, auth: dict[str, str]) -> list[
         Case("GET /api/tickets/{id}", f"/api/tickets/{ticket_id}", "tickets", Commands.TICKET_GET),
         _post_case("POST message, wait sealed", chat_id),
     ]
-    return [bench.probe(case, concurrency) for case in cases for concurrency in (1, 32)]
+    return [
+        bench.probe(case, concurrency)
+        for case in cases
+        for concurrency in (PIPELINE_CONCURRENCY if case.method == "POST" else (1, 32))
+    ]
 
 
 def lists(bench: Bench, dsn: str, sizes: list[int], concurrency: int) -> list[Sized]:
