@@ -7,10 +7,10 @@ connections), with every process's Prometheus ``/metrics`` scraped just before a
 measured run:
 
 - ``GET /api/users/{id}``, ``GET /api/tickets/{id}`` at concurrency 1 and 32, and the message
-  pipeline (POST to sealed) at 1, 8 and 32; the pipeline twice, answered offline and through the ``openai`` SDK
-  from an instant fake LLM (``bench.fake_llm``; ``--no-llm`` skips it). The RPC must keep
-  calls in flight at once: a serialized client gains about 1.2x from 1 to 32 on a 2-core
-  machine, a concurrent one about 1.9x; the target is at least 1.6x.
+  pipeline (POST to sealed) at 1, 8 and 32; the pipeline twice, answered offline and through
+  the ``openai`` SDK from an instant fake LLM (``bench.fake_llm``; ``--no-llm`` skips it).
+  The RPC must keep calls in flight at once: a serialized client gains about 1.2x from 1 to
+  32 on a 2-core machine, a concurrent one about 1.9x; the target is at least 1.6x.
 - Lists and search (users, tickets with filters; first page and a page half way down) with
   users and tickets seeded straight into Postgres at each size of ``--rows``: p99 at most
   20 ms, and no slower at the largest size than at the smallest.
