@@ -3,12 +3,12 @@ reports, and a relay publishes the rows afterwards. A crash or a broker outage b
 loses nothing; the row id becomes the event id (and AMQP message id), so consumers dedupe.
 
 The relay runs in the process that writes the rows, and that process wakes it at once
-(``committed()``): after every commit of a service session (one without events costs the relay
-an empty look, which is cheaper than a write path that forgot to say so), and after each lone
-statement that writes an event. Rows it was not woken for (another replica's, left by a process
-that died) are found by its poll. Postgres' LISTEN/NOTIFY did this waking before: it cost a
-trigger and a notification per statement, and Postgres signals every listening backend of the
-database on every one.
+(``committed()``): after every commit of a service session, and after each lone statement that
+writes an event. A commit without events costs the relay an empty look, a smaller price than
+events left to wait by a write path that forgot to say it wrote some. Rows it was not woken for
+(another replica's, or left by a process that died) are found by its poll. Postgres'
+LISTEN/NOTIFY did this waking before: it cost a trigger and a notification per statement, and
+Postgres signals every listening backend of the database on every one.
 
 We write this by hand rather than use ``faststream-outbox``: that package is built around a
 FastStream broker, and our services speak aio-pika directly (see ``rpc_server``).
