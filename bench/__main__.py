@@ -255,15 +255,13 @@ def request_path(bench: Bench, api: httpx.Client, auth: dict[str, str]) -> list[
     ticket_id = api.post(
         "/api/tickets", json={"message_id": message["id"], "issue_type": "other"}, headers=auth
     ).json()["id"]
-    cases = [
+    reads = [
         Case("GET /api/users/{id}", f"/api/users/{user_id}", "users", Commands.USERS_GET),
         Case("GET /api/tickets/{id}", f"/api/tickets/{ticket_id}", "tickets", Commands.TICKET_GET),
-        _post_case("POST message, wait sealed", chat_id),
     ]
-    return [
-        bench.probe(case, concurrency)
-        for case in cases
-        for concurrency in (PIPELINE_CONCURRENCY if case.method == "POST" else (1, 32))
+    pipeline = _post_case("POST message, wait sealed", chat_id)
+    return [bench.probe(case, concurrency) for case in reads for concurrency in (1, 32)] + [
+        bench.probe(pipeline, concurrency) for concurrency in PIPELINE_CONCURRENCY
     ]
 
 
