@@ -70,6 +70,12 @@ def create_outbox(schema: str) -> None:
         sa.PrimaryKeyConstraint("id", name="pk_outbox"),
         schema=schema,
     )
+    _add_time_index_and_notify(schema)
+
+
+def _add_time_index_and_notify(schema: str) -> None:
+    """What the first migrations gave the outbox beside its table, and a later one took away
+    (``lighten_outbox``): an index on ``occurred_at`` and the NOTIFY trigger."""
     op.create_index("ix_outbox_occurred_at", "outbox", ["occurred_at"], schema=schema)
     for statement in notify_trigger_ddl(schema):
         op.execute(statement)
@@ -110,9 +116,7 @@ def lighten_outbox(schema: str) -> None:
 
 def restore_outbox(schema: str) -> None:
     """Undo ``lighten_outbox``."""
-    op.create_index("ix_outbox_occurred_at", "outbox", ["occurred_at"], schema=schema)
-    for statement in notify_trigger_ddl(schema):
-        op.execute(statement)
+    _add_time_index_and_notify(schema)
 
 
 def drop_outbox_trace_context(schema: str) -> None:
