@@ -147,14 +147,20 @@ def service_sections() -> list[str]:
     return [name for name in parser.sections() if parser.has_option(name, "script_location")]
 
 
+def service_config(section: str, url: str) -> Config:
+    """Alembic's configuration of one service's migrations (a section of ``alembic.ini``),
+    on the database at ``url``, from any working directory."""
+    config = Config(str(ROOT / "alembic.ini"), ini_section=section)
+    location = config.get_main_option("script_location") or ""
+    config.set_main_option("script_location", str(ROOT / location))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
 def upgrade_all(url: str) -> None:
     """``alembic upgrade head`` for every service's schema."""
     for section in service_sections():
-        config = Config(str(ROOT / "alembic.ini"), ini_section=section)
-        location = config.get_main_option("script_location") or ""
-        config.set_main_option("script_location", str(ROOT / location))
-        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-        command.upgrade(config, "head")
+        command.upgrade(service_config(section, url), "head")
         log.info("schema %s migrated", section)
 
 

@@ -2,24 +2,15 @@
 relies on: an outbox without the NOTIFY trigger and the time index the first migrations made."""
 
 import asyncio
-from pathlib import Path
 
 import asyncpg
 from alembic import command
-from alembic.config import Config
 
-from servicekit.migrations import ROOT, service_sections, upgrade_all
+from servicekit.migrations import service_config, service_sections, upgrade_all
 from support.infra import infra_or_fail
 
-SCHEMAS = {"users": "users", "chat": "chat", "tickets": "tickets"}
-
-
-def _config(section: str, url: str) -> Config:
-    config = Config(str(ROOT / "alembic.ini"), ini_section=section)
-    location = config.get_main_option("script_location") or ""
-    config.set_main_option("script_location", str(Path(ROOT) / location))
-    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    return config
+SCHEMAS = ("users", "chat", "tickets")
+"""The services with migrations; each names its schema after itself."""
 
 
 async def _catalog(dsn: str) -> tuple[set[str], set[str], set[str]]:
@@ -32,13 +23,13 @@ async def _catalog(dsn: str) -> tuple[set[str], set[str], set[str]]:
             " WHERE schemaname = ANY($1::text[]) AND tablename <> 'alembic_version'"
             " UNION ALL SELECT schemaname || '.' || indexname FROM pg_indexes"
             " WHERE schemaname = ANY($1::text[]) AND tablename <> 'alembic_version'",
-            list(SCHEMAS.values()),
+            list(SCHEMAS),
         )
         triggers = await connection.fetch(
             "SELECT n.nspname || '.' || t.tgname AS name FROM pg_trigger t"
             " JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
             " WHERE NOT t.tgisinternal AND n.nspname = ANY($1::text[])",
-            list(SCHEMAS.values()),
+            list(SCHEMAS),
         )
         routines_and_types = await connection.fetch(
             "SELECT n.nspname || '.' || p.proname AS name FROM pg_proc p"
@@ -46,7 +37,7 @@ async def _catalog(dsn: str) -> tuple[set[str], set[str], set[str]]:
             " UNION ALL SELECT n.nspname || '.' || t.typname FROM pg_type t"
             " JOIN pg_namespace n ON n.oid = t.typnamespace"
             " WHERE n.nspname = ANY($1::text[]) AND t.typtype = 'e'",
-            list(SCHEMAS.values()),
+            list(SCHEMAS),
         )
     finally:
         await connection.close()
@@ -63,13 +54,13 @@ def test_migrations_go_down_and_up_again() -> None:
         upgrade_all(infra.database_url)
         head = asyncio.run(_catalog(infra.dsn))
         tables, triggers, _ = head
-        assert {f"{schema}.outbox" for schema in SCHEMAS.values()} <= tables
+        assert {f"{schema}.outbox" for schema in SCHEMAS} <= tables
         assert not {name for name in triggers if name.endswith(".outbox_notify")}
         assert not {name for name in tables if name.endswith(".ix_outbox_occurred_at")}
-        assert {f"{schema}.ix_outbox_seq" for schema in SCHEMAS.values()} <= tables
+        assert {f"{schema}.ix_outbox_seq" for schema in SCHEMAS} <= tables
 
         for section in SCHEMAS:
-            command.downgrade(_config(section, infra.database_url), "base")
+            command.downgrade(service_config(section, infra.database_url), "base")
         assert asyncio.run(_catalog(infra.dsn)) == (set(), set(), set())
 
         upgrade_all(infra.database_url)
