@@ -38,7 +38,6 @@ def fresh() -> Iterator[Infra]:
 @dataclass
 class Relaying:
     events: AbstractQueue
-    infra: Infra
 
     async def received(self, subjects: list[uuid.UUID], within: float) -> list[CloudEvent]:
         """The events about ``subjects``, in the order they came. (An earlier test's relay,
@@ -71,7 +70,7 @@ async def relaying(infra: Infra, poll: float) -> AsyncIterator[Relaying]:
     )
     task = asyncio.create_task(relay.run())
     try:
-        yield Relaying(events, infra)
+        yield Relaying(events)
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
