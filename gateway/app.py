@@ -16,6 +16,7 @@ from gateway.routers import auth, chats, events, health, tickets, users
 from gateway.security import TokenVerifier
 from gateway.settings import GatewaySettings
 from gateway.streams import StreamHub
+from servicekit import heap
 from servicekit.logs import configure_logging
 from servicekit.rpc_client import RpcClient
 from servicekit.tracing import configure_tracing, exporters_from_env
@@ -37,6 +38,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         await app.state.rpc.start()
         await app.state.streams.start()
         await app.state.revocations.start()
+        heap.settle()
         yield
         await app.state.revocations.close()
         await app.state.streams.close()

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from contracts.names import EVENTS_EXCHANGE, ping_queue
 from contracts.rpc import Ping, Pong
-from servicekit import metrics
+from servicekit import heap, metrics
 from servicekit.bus import connect, declare_exchanges
 from servicekit.consumer import EventHandler, consume_events
 from servicekit.db import Queries, asyncpg_dsn, make_engine, make_sessions
@@ -162,6 +162,7 @@ class ServiceRuntime:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
+        heap.settle()
         log.info("%s ready", self.name)
         await self._stop.wait()
         log.info("%s stopping", self.name)
