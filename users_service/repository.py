@@ -13,6 +13,7 @@ from contracts.users import UserPublic
 from servicekit.db import Queries, Sql
 from servicekit.pagination import keyset_past
 from users_service.models import RefreshToken, SessionRevocation, User
+from users_service.search import contains
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ def _conditions(flt: UserFilter) -> list[ColumnElement[bool]]:
     if flt.q:
         pattern = _like_pattern(flt.q)
         conditions.append(
-            or_(User.email.ilike(pattern, escape="\\"), User.full_name.ilike(pattern, escape="\\"))
+            or_(contains(User.email, flt.q, pattern), contains(User.full_name, flt.q, pattern))
         )
     return conditions
 

@@ -64,6 +64,33 @@ def test_search_is_case_insensitive_substring_of_email_or_name(
     assert found(f"PER.{tag}@EXAMPLE") == {by_email.id}, "a substring of the email"
 
 
+def test_search_by_whole_words_finds_exactly_the_substring_matches(
+    api: httpx.Client, agent: User
+) -> None:
+    """Terms with inner words (a word with a separator on each side) are looked up by their
+    words first: the answers must be those of the plain substring match all the same."""
+    tag = uuid.uuid4().hex[:8]
+    dotted = sign_up(api, email=f"ada.{tag}.lovelace@example.com")
+    longer = sign_up(api, email=f"xada.{tag}.lovelace@example.com")
+    glued = sign_up(api, email=f"ada.{tag}lovelace@example.com")
+    named = sign_up(api, full_name=f"Ada {tag} Lovelace")
+    accented = sign_up(api, full_name=f"José {tag} Müller")
+    capital_i = sign_up(api, email=f"iris.{tag}.x@example.com")
+
+    def found(q: str) -> set[str]:
+        page = api.get("/api/users", params={"q": q}, headers=agent.headers).json()
+        return {u["id"] for u in page["items"]}
+
+    assert found(f"ada.{tag}.") == {dotted.id, longer.id}, "'ada' may end a longer word"
+    assert found(f"A.{tag.upper()}.L") == {dotted.id, longer.id}, "in another case"
+    assert found(f".{tag}lovelace@") == {glued.id}, "a whole word is not a part of one"
+    assert found(f"{tag}lovelace") == {glued.id}
+    assert found(f" {tag} ") == {named.id, accented.id}, "words of names"
+    assert found(f"é {tag} mü") == {accented.id}, "a term beyond ASCII"
+    assert found(f"IRIS.{tag}.X@") == {capital_i.id}, "a capital I"
+    assert found(f"ada.{tag}.lovelace@example.org") == set()
+
+
 @pytest.mark.parametrize("q", ["' OR '1'='1", "%", "_", "\\", "x'); DROP TABLE users.users; --"])
 def test_hostile_search_finds_nothing_and_breaks_nothing(
     api: httpx.Client, agent: User, q: str
