@@ -38,12 +38,13 @@ from urllib.parse import quote
 import httpx
 import uvloop
 
+from bench import cpu
 from bench.analysis import fmt_bounds, parse_rows, rows_label
 from bench.load import Result, measure
 from bench.probes import Case, Probe, Sized
 from bench.prom import Snapshot, delta, scrape
 from bench.seed import Seeder, Targets, seeded_email, targets
-from bench.tables import errors, lists_table, request_table, sql_table
+from bench.tables import cpu_table, errors, lists_table, request_table, sql_table
 from contracts.names import Commands
 from deploy.sandbox import (
     ADMIN_EMAIL,
@@ -60,8 +61,28 @@ COMMON_TERM = "hopper"  # a last name: about one seeded user in ten
 RARE_TERM = seeded_email(4242).split("@")[0] + "@"  # one seeded user, at every size
 
 
+MODULES = {
+    "gateway": "gateway",
+    "users": "users_service",
+    "chat": "chat_service",
+    "tickets": "ticket_service",
+    "ai worker": "ai_worker",
+}
+"""The system's processes, by the name the report gives them."""
+
+
 class Bench:
-    def __init__(self, stack: Stack, auth: dict[str, str], *, warmup: float, seconds: float):
+    def __init__(
+        self,
+        stack: Stack,
+        auth: dict[str, str],
+        *,
+        warmup: float,
+        seconds: float,
+        beside: dict[str, int] | None = None,
+    ):
+        """``beside``: pids of other processes the requests make work for (the fake LLM)."""
+        self._stack, self._beside = stack, beside or {}
         self._base_url = stack.base_url
         self._port = int(stack.base_url.rsplit(":", 1)[1])
         self._auth, self._warmup, self._seconds = auth, warmup, seconds
@@ -98,6 +119,15 @@ class Bench:
             raise RuntimeError(f"{case.label}: {response.status_code} {response.text[:300]}")
         return len(items)
 
+    def _processes(self) -> dict[str, list[int]]:
+        return {
+            **{name: [self._stack.service_pid(module)] for name, module in MODULES.items()},
+            "postgres": cpu.pids_named("postgres"),
+            "rabbitmq": cpu.pids_named("beam.smp"),
+            **{name: [pid] for name, pid in self._beside.items()},
+            "load generator": [os.getpid()],
+        }
+
     def _scrape(self) -> dict[str, Snapshot]:
         return {name: scrape(url) for name, url in self._metrics.items()}
 
@@ -106,18 +136,26 @@ class Bench:
             self._load(case, concurrency, self._warmup)
         time.sleep(case.settle)
         before = self._scrape()
+        cpu_before = cpu.snapshot(self._processes)
         result = self._load(case, concurrency, self._seconds)
         time.sleep(case.settle)
+        cpu_used = cpu.per_request(cpu_before, cpu.snapshot(self._processes), len(result.latencies))
         after = self._scrape()
         probe = Probe(
-            case, concurrency, result, {name: delta(after[name], before[name]) for name in after}
+            case,
+            concurrency,
+            result,
+            {name: delta(after[name], before[name]) for name in after},
+            cpu_used,
         )
         sql = ", ".join(f"{s.service} {s.statements:.2f}" for s in probe.sql) or "none"
+        used = sum(ms for name, ms in cpu_used.items() if name != "load generator")
         size = f" {rows_label(rows):>4}" if rows is not None else ""
         print(
             f"  {case.label:<44}{size} c={concurrency:<3} {result.rate:7.0f}/s"
             f"  p50 {probe.p50:7.2f} ms  p99 {probe.p99:7.2f} ms  errors {errors(result)}"
-            f"  handler p99 in {fmt_bounds(probe.server.handler_p99)} ms  SQL/req {sql}",
+            f"  handler p99 in {fmt_bounds(probe.server.handler_p99)} ms  SQL/req {sql}"
+            f"  CPU/req {used:.2f} ms",
             flush=True,
         )
         return probe
@@ -138,14 +176,15 @@ queues, so its latency is mostly waiting) and in between, where both count."""
 
 
 @contextlib.contextmanager
-def fake_llm() -> Iterator[str]:
-    """An instant fake LLM in a process of its own (``bench.fake_llm``); yields its base URL."""
+def fake_llm() -> Iterator[tuple[str, int]]:
+    """An instant fake LLM in a process of its own (``bench.fake_llm``); yields its base URL
+    and pid."""
     server = subprocess.Popen(
         [sys.executable, "-m", "bench.fake_llm"], stdout=subprocess.PIPE, text=True
     )
     try:
         assert server.stdout is not None
-        yield server.stdout.readline().strip()
+        yield server.stdout.readline().strip(), server.pid
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -155,7 +194,7 @@ def llm_pipeline(infra: Infra, *, warmup: float, seconds: float) -> list[Probe]:
     """The pipeline with the AI worker answering through the ``openai`` SDK, streamed over HTTP
     from an instant fake LLM: what a deployment with a model pays, but the model's own time."""
     with (
-        fake_llm() as base_url,
+        fake_llm() as (base_url, llm_pid),
         tempfile.TemporaryDirectory() as workdir,
         run_stack(
             infra,
@@ -168,7 +207,7 @@ def llm_pipeline(infra: Infra, *, warmup: float, seconds: float) -> list[Probe]:
         httpx.Client(base_url=stack.base_url, timeout=10) as api,
     ):
         auth = {"Authorization": f"Bearer {_token(api, ADMIN_EMAIL, ADMIN_PASSWORD)}"}
-        bench = Bench(stack, auth, warmup=warmup, seconds=seconds)
+        bench = Bench(stack, auth, warmup=warmup, seconds=seconds, beside={"fake LLM": llm_pid})
         chat_id = api.post("/api/chats", headers=auth).json()["id"]
         case = _post_case(LLM_PIPELINE, chat_id)
         return [bench.probe(case, concurrency) for concurrency in PIPELINE_CONCURRENCY]
@@ -317,6 +356,8 @@ def run(
         "## Request path",
         "",
         *request_table(path),
+        "",
+        *cpu_table(path),
         "",
         *lists_table(sized, list_concurrency),
         "",

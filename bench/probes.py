@@ -2,7 +2,7 @@
 measured (``Case``), its result with what the processes' metrics gained (``Probe``), and the
 list probes at one seeded size (``Sized``)."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bench.analysis import ServerSide, SqlPerRequest, server_side, sql_per_request
 from bench.load import Result
@@ -31,6 +31,8 @@ class Probe:
     result: Result
     deltas: dict[str, Snapshot]
     """What each process's metrics gained during the measured run."""
+    cpu: dict[str, float] = field(default_factory=dict)
+    """Milliseconds of CPU per request, by process (``bench.cpu``)."""
 
     @property
     def p50(self) -> float:

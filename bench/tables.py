@@ -53,6 +53,32 @@ def request_table(probes: list[Probe]) -> list[str]:
     ]
 
 
+def cpu_table(probes: list[Probe]) -> list[str]:
+    """CPU per request of every process, with their sum (the floors' measure)."""
+    names = list(dict.fromkeys(name for p in probes for name in p.cpu))
+    if not names:
+        return []
+    system = [n for n in names if n != "load generator"]
+    lines = [
+        "## CPU per request, by process",
+        "",
+        "Milliseconds of CPU (user and system, from `/proc`) each process spent per request of"
+        " the measured run and the settling after it (the idle work of that second included);"
+        " Postgres and RabbitMQ are all of their processes on this machine."
+        " `system` sums all but the load generator. Two cores give 2,000 ms a second, so"
+        " `2000 / system` bounds the rate; the floors in `PERFORMANCE.md` (a bare HTTP -> RPC"
+        " -> service -> Postgres request, about 2.2-2.6 ms) are measured the same way.",
+        "",
+        "| path | concurrency | " + " | ".join(names) + " | system |",
+        "| --- | --- |" + " --- |" * (len(names) + 1),
+    ]
+    for p in probes:
+        cells = " | ".join(f"{p.cpu.get(n, 0.0):.2f}" for n in names)
+        total = sum(p.cpu.get(n, 0.0) for n in system)
+        lines.append(f"| {p.case.label} | {p.concurrency} | {cells} | **{total:.2f}** |")
+    return lines
+
+
 def lists_table(sized: list[Sized], concurrency: int) -> list[str]:
     if not sized:
         return []

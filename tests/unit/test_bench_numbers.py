@@ -1,12 +1,16 @@
 """The bench's arithmetic: Prometheus text into numbers, deltas, histogram buckets, SQL per
-request, the targets, and the seeding's ranges."""
+request, CPU per request, the targets, and the seeding's ranges."""
 
 import hashlib
 import math
+import os
+import time
 import uuid
+from pathlib import Path
 
 import pytest
 
+from bench import cpu
 from bench.analysis import (
     fmt_bounds,
     no_slower,
@@ -16,8 +20,11 @@ from bench.analysis import (
     sql_per_request,
     statements_met,
 )
+from bench.load import Result
+from bench.probes import Case, Probe
 from bench.prom import Histogram, by_label, delta, histogram, parse, prefixed, total
 from bench.seed import chunks, seeded_email, seeded_user_id
+from bench.tables import cpu_table
 
 BEFORE = """\
 # HELP rpc_handler_duration_seconds Commands answered, by queue and outcome
@@ -166,3 +173,27 @@ def test_seeded_rows_are_named_as_the_sql_writes_them() -> None:
     # md5('user 1')::uuid in Postgres: the md5 hex digest read as a uuid.
     expected = uuid.UUID(hashlib.md5(b"user 1", usedforsecurity=False).hexdigest())
     assert seeded_user_id(1) == expected
+
+
+def test_cpu_is_read_per_process_and_divided_by_the_requests() -> None:
+    me = os.getpid()
+    assert me in cpu.pids_named(Path(f"/proc/{me}/comm").read_text().strip())
+    before = cpu.snapshot(lambda: {"me": [me], "gone": [2**22 + 1]})
+    deadline = time.process_time() + 0.05
+    while time.process_time() < deadline:  # burn 50 ms of CPU
+        pass
+    after = cpu.snapshot(lambda: {"me": [me], "gone": [2**22 + 1]})
+    used = cpu.per_request(before, after, requests=10)
+    assert used["gone"] == 0.0
+    assert 4.0 <= used["me"] <= 10.0, used  # 50 ms over 10 requests, in clock ticks
+    assert cpu.per_request(before, after, requests=0) == {}
+
+
+def test_the_cpu_table_sums_the_system_without_the_load_generator() -> None:
+    case = Case("GET /x", "/x", "users", "users.get")
+    probe = Probe(
+        case, 32, Result(32, 1.0), {}, {"gateway": 0.5, "postgres": 0.25, "load generator": 9.0}
+    )
+    rows = cpu_table([probe])
+    assert rows[-1] == "| GET /x | 32 | 0.50 | 0.25 | 9.00 | **0.75** |"
+    assert cpu_table([Probe(case, 1, Result(1, 1.0), {})]) == []
