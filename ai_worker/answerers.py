@@ -10,7 +10,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import openai
 from openai.types.chat import ChatCompletionMessageParam
@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 OnDelta = Callable[[str], Awaitable[None]]
 OnReset = Callable[[], Awaitable[None]]
 OFFLINE_MODEL = "offline-bm25"
+T = TypeVar("T")
 
 
 class StreamCut(Exception):
@@ -170,15 +171,14 @@ class OpenAIAnswerer:
         )
         model, finished = self._model, False
         usage: dict[str, Any] = {}
-        async for chunk in stream:
-            if not isinstance(chunk, dict):
-                continue
-            model = str(chunk.get("model") or model)
-            usage = _mapping(chunk.get("usage")) or usage
-            for choice in chunk.get("choices") or ():
-                choice = _mapping(choice)
-                content = _mapping(choice.get("delta")).get("content")
-                if isinstance(content, str) and content:
+        async for item in stream:
+            chunk = _of(dict, item, {})
+            model = _of(str, chunk.get("model"), "") or model
+            usage = _of(dict, chunk.get("usage"), {}) or usage
+            for listed in _of(list, chunk.get("choices"), []):
+                choice = _of(dict, listed, {})
+                content = _of(str, _of(dict, choice.get("delta"), {}).get("content"), "")
+                if content:
                     written.append(content)
                     await on_delta(content)
                 finished = finished or choice.get("finish_reason") is not None
@@ -187,15 +187,15 @@ class OpenAIAnswerer:
         return Answer(
             text="".join(written),
             model=model,
-            prompt_tokens=int(usage.get("prompt_tokens") or 0),
-            completion_tokens=int(usage.get("completion_tokens") or 0),
+            prompt_tokens=_of(int, usage.get("prompt_tokens"), 0),
+            completion_tokens=_of(int, usage.get("completion_tokens"), 0),
         )
 
 
-def _mapping(value: object) -> dict[str, Any]:
-    """``value`` if it is a JSON object, else an empty one: a field of an unexpected shape
-    reads as absent, as the SDK's own lenient chunks read it."""
-    return value if isinstance(value, dict) else {}
+def _of(kind: type[T], value: object, absent: T) -> T:
+    """``value`` if it is a ``kind``, else ``absent``: a field of an unexpected shape in a
+    chunk reads as missing, as the SDK's own lenient chunks read it."""
+    return value if isinstance(value, kind) else absent
 
 
 def _describe(exc: BaseException) -> str:

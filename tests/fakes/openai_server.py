@@ -5,7 +5,9 @@ process or another (``OPENAI_BASE_URL``). The answer echoes the last user messag
 ``[[fake:<behaviour>]]`` in that message picks the behaviour of the request, else
 ``server.behaviour`` applies: ``normal``, ``slow:<seconds>`` (wait before the first byte),
 ``status:<code>`` (an OpenAI-style error), ``drop`` (cut the connection; after a few chunks when
-streaming). ``status:<code>x<n>`` and ``dropx<n>`` fail only the first n times for the same text.
+streaming), ``odd`` (a stream with fields of unexpected shapes before the answer, which a lenient
+client reads as missing). ``status:<code>x<n>`` and ``dropx<n>`` fail only the first n times for
+the same text.
 """
 
 from __future__ import annotations
@@ -216,7 +218,7 @@ class FakeOpenAI:
             if kind == "status" and 400 <= int(arg) < 600:
                 return _error(int(arg), f"Fake error {arg} ([[fake:{behaviour}]]).")
             delay = float(arg) if kind == "slow" else 0.0
-            if kind not in ("slow", "normal", "drop") or (kind != "slow" and arg):
+            if kind not in ("slow", "normal", "drop", "odd") or (kind != "slow" and arg):
                 raise ValueError(behaviour)
         except ValueError:
             return _error(400, f"Unknown fake behaviour {behaviour!r}.")
@@ -245,6 +247,9 @@ class FakeOpenAI:
             return _sse({**head, "choices": [choice]} | ({"usage": None} if with_usage else {}))
 
         async def events() -> AsyncIterator[bytes]:
+            if behaviour == "odd":
+                yield _sse({**head, "model": 7, "choices": "?", "usage": "n/a"})
+                yield _sse({**head, "choices": [{"index": 0, "delta": None}, "?"]})
             yield chunk({"role": "assistant", "content": "", "refusal": None})
             for piece in pieces[: 2 if behaviour == "drop" else None]:
                 await asyncio.sleep(min(delay / 20, 0.05))

@@ -97,6 +97,19 @@ def test_tokens_stream_then_the_sealed_message(
     assert text == sealed["ai_response"] == fake_llm.answer_for(question)
 
 
+def test_chunk_fields_of_unexpected_shapes_read_as_missing(
+    llm_api: httpx.Client, asker: User, fake_llm: FakeOpenAI
+) -> None:
+    """An endpoint that is "OpenAI-compatible" but loose about its chunks still gets its answer
+    sealed: the worker reads the fields it needs and takes a field of another shape as absent."""
+    chat_id = new_chat(llm_api, asker)
+    question = _question("odd")
+    message = ask(llm_api, asker, chat_id, question).json()
+    assert message["status"] == "sealed", message
+    assert message["ai_response"] == fake_llm.answer_for(question)
+    assert message["model"] == "fake-model"
+
+
 @pytest.mark.parametrize("behaviour", ["status:429x2", "status:500x2", "dropx1", "dropx2"])
 def test_transient_failures_are_retried_then_sealed(
     llm_api: httpx.Client, asker: User, fake_llm: FakeOpenAI, behaviour: str
