@@ -125,7 +125,7 @@ class Bench:
             "postgres": cpu.pids_named("postgres"),
             "rabbitmq": cpu.pids_named("beam.smp"),
             **{name: [pid] for name, pid in self._beside.items()},
-            "load generator": [os.getpid()],
+            cpu.LOAD_GENERATOR: [os.getpid()],
         }
 
     def _scrape(self) -> dict[str, Snapshot]:
@@ -149,13 +149,12 @@ class Bench:
             cpu_used,
         )
         sql = ", ".join(f"{s.service} {s.statements:.2f}" for s in probe.sql) or "none"
-        used = sum(ms for name, ms in cpu_used.items() if name != "load generator")
         size = f" {rows_label(rows):>4}" if rows is not None else ""
         print(
             f"  {case.label:<44}{size} c={concurrency:<3} {result.rate:7.0f}/s"
             f"  p50 {probe.p50:7.2f} ms  p99 {probe.p99:7.2f} ms  errors {errors(result)}"
             f"  handler p99 in {fmt_bounds(probe.server.handler_p99)} ms  SQL/req {sql}"
-            f"  CPU/req {used:.2f} ms",
+            f"  CPU/req {probe.system_cpu:.2f} ms",
             flush=True,
         )
         return probe

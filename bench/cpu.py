@@ -10,6 +10,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 TICK = os.sysconf("SC_CLK_TCK")
+LOAD_GENERATOR = "load generator"
+"""The group of the bench's own process, which sends the requests: not part of the system."""
 
 Processes = Callable[[], Mapping[str, list[int]]]
 """The pids of each process group by name, looked up at each snapshot (Postgres starts and
@@ -42,6 +44,11 @@ def pids_named(command: str) -> list[int]:
 def snapshot(processes: Processes) -> dict[str, float]:
     """CPU seconds so far of each group, as ``{name: seconds}``."""
     return {name: sum(map(cpu_seconds, pids)) for name, pids in processes().items()}
+
+
+def system(used: Mapping[str, float]) -> float:
+    """The sum of ``used`` over every group but the load generator: what the system spent."""
+    return sum(ms for name, ms in used.items() if name != LOAD_GENERATOR)
 
 
 def per_request(

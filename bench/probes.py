@@ -4,6 +4,7 @@ list probes at one seeded size (``Sized``)."""
 
 from dataclasses import dataclass, field
 
+from bench import cpu
 from bench.analysis import ServerSide, SqlPerRequest, server_side, sql_per_request
 from bench.load import Result
 from bench.prom import Snapshot
@@ -33,6 +34,11 @@ class Probe:
     """What each process's metrics gained during the measured run."""
     cpu: dict[str, float] = field(default_factory=dict)
     """Milliseconds of CPU per request, by process (``bench.cpu``)."""
+
+    @property
+    def system_cpu(self) -> float:
+        """Milliseconds of CPU per request of every process but the load generator."""
+        return cpu.system(self.cpu)
 
     @property
     def p50(self) -> float:

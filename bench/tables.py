@@ -58,7 +58,6 @@ def cpu_table(probes: list[Probe]) -> list[str]:
     names = list(dict.fromkeys(name for p in probes for name in p.cpu))
     if not names:
         return []
-    system = [n for n in names if n != "load generator"]
     lines = [
         "## CPU per request, by process",
         "",
@@ -74,8 +73,7 @@ def cpu_table(probes: list[Probe]) -> list[str]:
     ]
     for p in probes:
         cells = " | ".join(f"{p.cpu.get(n, 0.0):.2f}" for n in names)
-        total = sum(p.cpu.get(n, 0.0) for n in system)
-        lines.append(f"| {p.case.label} | {p.concurrency} | {cells} | **{total:.2f}** |")
+        lines.append(f"| {p.case.label} | {p.concurrency} | {cells} | **{p.system_cpu:.2f}** |")
     return lines
 
 
