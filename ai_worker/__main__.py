@@ -9,6 +9,7 @@ from ai_worker.knowledge import KnowledgeBase
 from ai_worker.settings import AiSettings
 from ai_worker.worker import AnswerWorker
 from contracts.names import AI_STREAM_EXCHANGE
+from servicekit.bus import Publisher
 from servicekit.rpc_client import RpcClient
 from servicekit.service import ServiceRuntime, run
 
@@ -40,7 +41,7 @@ async def main() -> None:
         log.info("knowledge base: %d passages from %s", len(knowledge), settings.kb_dir)
         rpc = RpcClient(settings.amqp_url, timeout=settings.rpc_timeout, name="ai")
         await rpc.start()
-        stream = await (await runtime.channel()).get_exchange(AI_STREAM_EXCHANGE)
+        stream = Publisher(await runtime.channel(), AI_STREAM_EXCHANGE)
         worker = AnswerWorker(
             knowledge=knowledge,
             answerer=make_answerer(settings),

@@ -21,9 +21,6 @@ import logging
 import time
 import uuid
 
-import aio_pika
-from aio_pika.abc import AbstractExchange
-
 from ai_worker.answerers import Answerer, AnswerFailed
 from ai_worker.chunks import Coalescer
 from ai_worker.knowledge import Hit, KnowledgeBase, reference_snippet
@@ -40,6 +37,7 @@ from contracts.enums import MessageStatus, Role
 from contracts.events import CloudEvent
 from contracts.names import Commands, stream_key
 from contracts.rpc import Actor
+from servicekit.bus import NOT_PERSISTENT, Properties, Publisher
 from servicekit.consumer import Delivery
 from servicekit.metrics import AI_ANSWERS, AI_TOKENS
 from servicekit.rpc_client import RpcClient
@@ -62,7 +60,7 @@ class AnswerWorker:
         knowledge: KnowledgeBase,
         answerer: Answerer,
         rpc: RpcClient,
-        stream: AbstractExchange,
+        stream: Publisher,
         top_k: int,
         stream_interval: float,
         remember: int = 10_000,
@@ -144,9 +142,9 @@ class AnswerWorker:
     async def _publish(self, message_id: uuid.UUID, chunk: StreamChunk) -> None:
         try:
             await self._stream.publish(
-                aio_pika.Message(chunk.model_dump_json(exclude_none=True).encode()),
+                chunk.model_dump_json(exclude_none=True).encode(),
                 routing_key=stream_key(message_id),
-                mandatory=False,
+                properties=Properties(delivery_mode=NOT_PERSISTENT),
             )
         except Exception as exc:  # a lost chunk loses nothing: the sealed message is the truth
             log.debug("chunk of %s not published: %s", message_id, exc)

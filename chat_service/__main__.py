@@ -3,14 +3,13 @@
 import asyncio
 import logging
 
-import aio_pika
-
 from chat_service.handlers import on_user_deleted, router
 from chat_service.models import SCHEMA
 from chat_service.service import ChatLimits, ChatService
 from chat_service.settings import ChatSettings
 from contracts.chat import MessagePublic, StreamChunk
 from contracts.names import AI_STREAM_EXCHANGE, stream_key
+from servicekit.bus import NOT_PERSISTENT, Properties, Publisher
 from servicekit.service import ServiceRuntime, run
 
 log = logging.getLogger("chat_service")
@@ -30,16 +29,15 @@ async def sweep_forever(chats: ChatService, interval: float) -> None:
 async def main() -> None:
     settings = ChatSettings()
     async with ServiceRuntime("chat", settings, schema=SCHEMA) as runtime:
-        stream = await runtime.channel()
-        exchange = await stream.get_exchange(AI_STREAM_EXCHANGE)
+        stream = Publisher(await runtime.channel(), AI_STREAM_EXCHANGE)
 
         async def announce_final(message: MessagePublic) -> None:
             chunk = StreamChunk(type=message.status.value, message=message)
             try:
-                await exchange.publish(
-                    aio_pika.Message(chunk.model_dump_json().encode()),
+                await stream.publish(
+                    chunk.model_dump_json().encode(),
                     routing_key=stream_key(message.id, final=True),
-                    mandatory=False,
+                    properties=Properties(delivery_mode=NOT_PERSISTENT),
                 )
             except Exception as exc:  # best effort: waiting clients re-read the message
                 log.warning("final state of %s not announced: %s", message.id, exc)

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from contracts.events import CloudEvent
 from contracts.names import DEAD_LETTER_EXCHANGE, EVENTS_EXCHANGE
 from servicekit import tracing
+from servicekit.bus import ack
 from servicekit.metrics import EVENTS_HANDLED
 from servicekit.tracing import TRACEPARENT, TRACESTATE
 
@@ -114,7 +115,7 @@ async def consume_events(
                 elapsed * 1000,
                 extra={"queue": queue, "event_type": event.type, "event_id": str(event.id)},
             )
-        await message.ack()
+        await ack(message)
 
     await declared.consume(on_message)
 

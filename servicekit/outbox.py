@@ -25,7 +25,6 @@ from typing import Final
 import aio_pika
 import asyncpg
 import orjson
-from aio_pika.abc import AbstractExchange
 from pydantic import BaseModel
 from sqlalchemy import (
     BigInteger,
@@ -47,6 +46,7 @@ from sqlalchemy.sql.elements import BindParameter
 from contracts.events import CONTENT_TYPE, SPEC_VERSION
 from contracts.names import routing_key
 from servicekit import tracing
+from servicekit.bus import PERSISTENT, Properties, Publisher
 from servicekit.metrics import OUTBOX_LAG, OUTBOX_PUBLISHED
 from servicekit.tracing import TRACEPARENT, TRACESTATE
 
@@ -154,9 +154,10 @@ class OutboxRelay:
     """Publishes committed outbox rows, woken by ``committed()``, polling as the fallback."""
 
     def __init__(
-        self, dsn: str, schema: str, exchange: AbstractExchange, *, source: str, poll: float
+        self, dsn: str, schema: str, events: Publisher, *, source: str, poll: float
     ) -> None:
-        self._dsn, self._schema, self._exchange = dsn, schema, exchange
+        """``events``: the events exchange, on a channel with publisher confirms."""
+        self._dsn, self._schema, self._events = dsn, schema, events
         self._source, self._poll = source, poll
         self._wake = asyncio.Event()
 
@@ -239,15 +240,17 @@ class OutboxRelay:
     async def _publish(self, row: asyncpg.Record) -> None:
         # The trace context also as AMQP headers, where AMQP-level tooling looks for it.
         headers = {name: row[name] for name in (TRACEPARENT, TRACESTATE) if row[name] is not None}
-        message = aio_pika.Message(
-            encode_cloudevent(row, self._source),
+        properties = Properties(
             content_type=CONTENT_TYPE,
+            delivery_mode=PERSISTENT,
             message_id=str(row["id"]),
-            type=row["type"],
+            message_type=row["type"],
             timestamp=row["occurred_at"],
             headers=headers or None,
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
         )
-        await self._exchange.publish(
-            message, routing_key=routing_key(row["type"]), mandatory=False, timeout=10
+        await self._events.publish(
+            encode_cloudevent(row, self._source),
+            routing_key=routing_key(row["type"]),
+            properties=properties,
+            timeout=10,
         )

@@ -14,13 +14,13 @@ import uuid
 from typing import Any
 
 import aio_pika
-from aio_pika.abc import AbstractExchange, AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from opentelemetry.trace import SpanKind
 from pydantic import BaseModel
 
 from contracts.rpc import DEADLINE_HEADER, REPLY_ERROR, ErrorReply
 from servicekit import tracing
-from servicekit.bus import connect
+from servicekit.bus import NOT_PERSISTENT, Properties, Publisher, connect
 from servicekit.metrics import RPC_CALLS
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class RpcClient:
         self._reply_queue = f"rpc.replies.{name}.{uuid.uuid4().hex[:12]}"
         self._pending: dict[str, asyncio.Future[tuple[str | None, bytes]]] = {}
         self._connection: AbstractRobustConnection | None = None
-        self._exchange: AbstractExchange | None = None
+        self._requests: Publisher | None = None
         self._connector: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -68,7 +68,7 @@ class RpcClient:
         channel = await connection.channel(publisher_confirms=False)
         queue = await channel.declare_queue(self._reply_queue, exclusive=True, auto_delete=True)
         await queue.consume(self._on_reply, no_ack=True)
-        self._connection, self._exchange = connection, channel.default_exchange
+        self._connection, self._requests = connection, Publisher(channel)
         log.info("rpc client connected, replies on %s", self._reply_queue)
 
     @property
@@ -112,25 +112,26 @@ class RpcClient:
                 raise
 
     async def _call(self, queue: str, payload: BaseModel, timeout: float | None) -> bytes:
-        exchange = self._exchange
-        if exchange is None or not self.connected:
+        requests = self._requests
+        if requests is None or not self.connected:
             raise BrokerUnavailable("message broker unreachable")
         timeout = timeout or self._timeout
         correlation_id = uuid.uuid4().hex
+        body = payload.model_dump_json().encode()
         future: asyncio.Future[tuple[str | None, bytes]] = (
             asyncio.get_running_loop().create_future()
         )
         self._pending[correlation_id] = future
         headers: dict[str, Any] = {DEADLINE_HEADER: int((time.time() + timeout) * 1000)}
         tracing.inject(headers)
-        message = aio_pika.Message(
-            payload.model_dump_json().encode(),
+        properties = Properties(
             content_type="application/json",
+            delivery_mode=NOT_PERSISTENT,
             correlation_id=correlation_id,
             reply_to=self._reply_queue,
-            expiration=timeout,
+            expiration=str(int(timeout * 1000)),
+            message_id=correlation_id,
             headers=headers,
-            delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT,
         )
         started, outcome = time.perf_counter(), "error"
         try:
@@ -138,7 +139,7 @@ class RpcClient:
                 # Not mandatory: aiormq reports returns only with publisher confirms, which an RPC
                 # does not need (the reply confirms delivery). Command queues are durable and
                 # declared by their service, so a request waits there for the service to answer.
-                await exchange.publish(message, routing_key=queue, mandatory=False)
+                await requests.publish(body, routing_key=queue, properties=properties)
                 reply_type, body = await future
             outcome = "ok" if reply_type != REPLY_ERROR else "error"
         except TimeoutError:

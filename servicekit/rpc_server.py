@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from contracts.enums import ErrorCode
 from contracts.rpc import DEADLINE_HEADER, REPLY_ERROR, REPLY_OK, ErrorReply, FieldError
 from servicekit import tracing
+from servicekit.bus import NOT_PERSISTENT, Properties, Publisher, ack
 from servicekit.db import is_database_unavailable
 from servicekit.errors import DomainError
 from servicekit.metrics import RPC_HANDLED
@@ -99,6 +100,7 @@ class RpcServer:
         access_log: bool = False,
     ) -> None:
         self._channel = channel
+        self._replies = Publisher(channel)
         self._router = router
         self._context = context
         self._access_log = access_log
@@ -147,25 +149,23 @@ class RpcServer:
         deadline = message.headers.get(DEADLINE_HEADER)
         if isinstance(deadline, int) and deadline < time.time() * 1000:
             log.info("%s: caller gave up before we got to it, dropped", route.queue)
-            await message.ack()
+            await ack(message)
             return
         reply_type, body = await dispatch(route, self._context, message.body)
         if message.reply_to:
-            reply = aio_pika.Message(
-                body,
-                type=reply_type,
-                correlation_id=message.correlation_id,
+            reply = Properties(
                 content_type="application/json",
-                delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT,
+                delivery_mode=NOT_PERSISTENT,
+                correlation_id=message.correlation_id,
+                message_id=message.correlation_id,
+                message_type=reply_type,
             )
             try:
-                await self._channel.default_exchange.publish(
-                    reply, routing_key=message.reply_to, mandatory=False
-                )
+                await self._replies.publish(body, routing_key=message.reply_to, properties=reply)
             except Exception as exc:  # the caller is gone or the broker is: it sees a timeout
                 log.warning("%s: reply not sent: %s", route.queue, exc)
         try:
-            await message.ack()
+            await ack(message)
         except Exception as exc:  # channel lost: the broker redelivers, the handler is idempotent
             log.warning("%s: ack failed: %s", route.queue, exc)
         outcome = "ok" if reply_type == REPLY_OK else "error"

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from contracts.names import EVENTS_EXCHANGE, ping_queue
 from contracts.rpc import Ping, Pong
 from servicekit import heap, metrics
-from servicekit.bus import connect, declare_exchanges
+from servicekit.bus import Publisher, connect, declare_exchanges
 from servicekit.consumer import EventHandler, consume_events
 from servicekit.db import Queries, asyncpg_dsn, make_engine, make_sessions
 from servicekit.logs import configure_logging
@@ -113,7 +113,7 @@ class ServiceRuntime:
         relay = OutboxRelay(
             asyncpg_dsn(self.settings.database_url),
             self.schema,
-            await self.publish_channel.get_exchange(EVENTS_EXCHANGE),
+            Publisher(self.publish_channel, EVENTS_EXCHANGE),
             source=f"/{self.name}",
             poll=self.settings.outbox_poll_seconds,
         )

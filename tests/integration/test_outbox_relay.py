@@ -15,7 +15,7 @@ from aio_pika.abc import AbstractQueue, AbstractRobustConnection
 
 from contracts.events import CloudEvent, UserDeleted
 from contracts.names import EVENTS_EXCHANGE
-from servicekit.bus import declare_exchanges
+from servicekit.bus import Publisher, declare_exchanges
 from servicekit.db import make_engine, make_sessions
 from servicekit.migrations import upgrade_all
 from servicekit.outbox import OutboxRelay, record_event
@@ -64,7 +64,7 @@ async def relaying(infra: Infra, poll: float) -> AsyncIterator[Relaying]:
     relay = OutboxRelay(
         infra.dsn,
         "users",
-        await channel.get_exchange(EVENTS_EXCHANGE),
+        Publisher(channel, EVENTS_EXCHANGE),
         source="/test",
         poll=poll,
     )
