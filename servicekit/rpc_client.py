@@ -117,7 +117,7 @@ class RpcClient:
             raise BrokerUnavailable("message broker unreachable")
         timeout = timeout or self._timeout
         correlation_id = uuid.uuid4().hex
-        body = payload.model_dump_json().encode()
+        command = payload.model_dump_json().encode()
         future: asyncio.Future[tuple[str | None, bytes]] = (
             asyncio.get_running_loop().create_future()
         )
@@ -139,7 +139,7 @@ class RpcClient:
                 # Not mandatory: aiormq reports returns only with publisher confirms, which an RPC
                 # does not need (the reply confirms delivery). Command queues are durable and
                 # declared by their service, so a request waits there for the service to answer.
-                await requests.publish(body, routing_key=queue, properties=properties)
+                await requests.publish(command, routing_key=queue, properties=properties)
                 reply_type, body = await future
             outcome = "ok" if reply_type != REPLY_ERROR else "error"
         except TimeoutError:
