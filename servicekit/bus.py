@@ -84,7 +84,11 @@ class Publisher:
         """Publish ``body``, not mandatory (an unroutable message is dropped). On a channel with
         publisher confirms, wait for the broker's confirm (a nack raises ``DeliveryError``);
         otherwise return once the frames are queued for the socket. A closed channel raises
-        ``ChannelInvalidStateError``."""
+        ``ChannelInvalidStateError``.
+
+        ``properties`` belong to this message alone: aiormq writes a random ``message_id``
+        into them when they have none, so properties shared between publishes would give every
+        later message the first one's id."""
         if self.channel.is_closed:
             raise aio_pika.exceptions.ChannelInvalidStateError(f"{self.channel!r} closed")
         # aiormq's channel; its abstract type does not declare ``wait``.
