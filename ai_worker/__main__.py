@@ -36,7 +36,7 @@ def make_answerer(settings: AiSettings) -> Answerer:
 
 async def main() -> None:
     settings = AiSettings()
-    async with ServiceRuntime("ai", settings, schema=None) as runtime:
+    async with ServiceRuntime("ai", settings) as runtime:
         knowledge = KnowledgeBase.from_directory(settings.kb_dir)
         log.info("knowledge base: %d passages from %s", len(knowledge), settings.kb_dir)
         rpc = RpcClient(settings.amqp_url, timeout=settings.rpc_timeout, name="ai")

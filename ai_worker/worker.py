@@ -35,7 +35,7 @@ from contracts.chat import (
 )
 from contracts.enums import MessageStatus, Role
 from contracts.events import CloudEvent
-from contracts.names import Commands, stream_key
+from contracts.names import stream_key
 from contracts.rpc import Actor
 from servicekit.bus import NOT_PERSISTENT, Properties, Publisher
 from servicekit.consumer import Delivery
@@ -116,9 +116,7 @@ class AnswerWorker:
             await chunks.close(send=False)  # the failed state is the last word, not a late token
             AI_ANSWERS.labels("-", "failed").observe(time.perf_counter() - started)
             log.warning("message %s failed: %s", message_id, exc)
-            await self._rpc.call(
-                Commands.MESSAGE_FAIL, FailMessage(message_id=message_id, error=str(exc))
-            )
+            await self._rpc.call(FailMessage(message_id=message_id, error=str(exc)))
             return False
         await chunks.close()
         AI_ANSWERS.labels(answer.model, "ok").observe(time.perf_counter() - started)
@@ -130,13 +128,11 @@ class AnswerWorker:
             references=[to_reference(hit) for hit in hits],
             model=answer.model,
         )
-        await self._rpc.call(Commands.MESSAGE_SEAL, seal)
+        await self._rpc.call(seal)
         return True
 
     async def _still_pending(self, message_id: uuid.UUID) -> bool:
-        raw = await self._rpc.call(
-            Commands.MESSAGE_GET, GetMessage(actor=WORKER, message_id=message_id)
-        )
+        raw = await self._rpc.call(GetMessage(actor=WORKER, message_id=message_id))
         return MessagePublic.model_validate_json(raw).status == MessageStatus.PENDING
 
     async def _publish(self, message_id: uuid.UUID, chunk: StreamChunk) -> None:

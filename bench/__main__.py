@@ -42,7 +42,9 @@ from bench.prober import MODULES, Bench, rss_mb
 from bench.probes import Case, Probe, Sized
 from bench.seed import Seeder, Targets, seeded_email, targets
 from bench.tables import cpu_table, lists_table, request_table, sql_table
-from contracts.names import Commands
+from contracts.chat import AddMessage
+from contracts.tickets import GetTicket, ListTickets
+from contracts.users import GetUser, ListUsers
 from deploy.sandbox import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
@@ -115,7 +117,7 @@ def _post_case(label: str, chat_id: str) -> Case:
         label,
         f"/api/chats/{chat_id}/messages?wait=10",
         "chat",
-        Commands.MESSAGE_ADD,
+        AddMessage.queue,
         method="POST",
         body=b'{"content": "How do I reset my password?"}',
         expect=201,
@@ -132,7 +134,7 @@ def _token(api: httpx.Client, email: str, password: str) -> str:
 
 def list_cases(at: Targets) -> list[Case]:
     """The list and search requests; the same labels at every size (the cursors differ)."""
-    users, tickets = ("users", Commands.USERS_LIST), ("tickets", Commands.TICKET_LIST)
+    users, tickets = ("users", ListUsers.queue), ("tickets", ListTickets.queue)
     return [
         Case("list users, first page", f"/api/users?limit={PAGE}", *users),
         Case(
@@ -185,8 +187,8 @@ def request_path(bench: Bench, api: httpx.Client, auth: dict[str, str]) -> list[
         "/api/tickets", json={"message_id": message["id"], "issue_type": "other"}, headers=auth
     ).json()["id"]
     reads = [
-        Case("GET /api/users/{id}", f"/api/users/{user_id}", "users", Commands.USERS_GET),
-        Case("GET /api/tickets/{id}", f"/api/tickets/{ticket_id}", "tickets", Commands.TICKET_GET),
+        Case("GET /api/users/{id}", f"/api/users/{user_id}", "users", GetUser.queue),
+        Case("GET /api/tickets/{id}", f"/api/tickets/{ticket_id}", "tickets", GetTicket.queue),
     ]
     pipeline = _post_case("POST message, wait sealed", chat_id)
     return [bench.probe(case, concurrency) for case in reads for concurrency in (1, 32)] + [

@@ -6,11 +6,13 @@ from uuid import UUID
 
 from pydantic import Field
 
-from contracts.base import InputModel, WireModel
+from contracts.base import Command, InputModel, WireModel
 from contracts.rpc import Actor
 
 
-class Login(InputModel):
+class Login(InputModel, Command):
+    queue = "auth.login"
+
     email: str = Field(max_length=320)
     password: str = Field(max_length=256)
 
@@ -19,11 +21,13 @@ class RefreshTokenBody(WireModel):
     refresh_token: str = Field(min_length=1, max_length=512)
 
 
-class Refresh(RefreshTokenBody):
-    pass
+class Refresh(Command, RefreshTokenBody):
+    queue = "auth.refresh"
 
 
-class Logout(RefreshTokenBody):
+class Logout(Command, RefreshTokenBody):
+    queue = "auth.logout"
+
     actor: Actor
 
 
@@ -46,8 +50,10 @@ class AccessClaims(WireModel):
     jti: str
 
 
-class ListRevocations(WireModel):
+class ListRevocations(Command):
     """Sessions revoked after ``since`` (a gateway catching up when it starts)."""
+
+    queue = "auth.revocations"
 
     since: datetime
 

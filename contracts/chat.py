@@ -6,7 +6,7 @@ from uuid import UUID
 
 from pydantic import Field, StringConstraints
 
-from contracts.base import InputModel, WireModel
+from contracts.base import Command, Event, InputModel, WireModel
 from contracts.enums import MessageStatus
 from contracts.rpc import Actor, PageQuery
 
@@ -54,22 +54,30 @@ class MessagePublic(WireModel):
     sealed_at: datetime | None
 
 
-class CreateChat(WireModel):
+class CreateChat(Command):
+    queue = "chat.create"
+
     actor: Actor
     data: ChatCreate
 
 
-class GetChat(WireModel):
+class GetChat(Command):
+    queue = "chat.get"
+
     actor: Actor
     chat_id: UUID
 
 
-class ListChats(PageQuery):
+class ListChats(Command, PageQuery):
+    queue = "chat.list"
+
     actor: Actor
     user_id: UUID | None = None
 
 
-class AddMessage(WireModel):
+class AddMessage(Command):
+    queue = "chat.message.add"
+
     actor: Actor
     chat_id: UUID
     content: Content
@@ -78,16 +86,20 @@ class AddMessage(WireModel):
     """The new message's id, when the caller picks it (the gateway does, see ``stream_key``)."""
 
 
-class GetMessage(WireModel):
+class GetMessage(Command):
     """A message, if the actor may see it; ``chat_id`` (when given) must be its chat."""
+
+    queue = "chat.message.get"
 
     actor: Actor
     message_id: UUID
     chat_id: UUID | None = None
 
 
-class GetMessageRef(WireModel):
+class GetMessageRef(Command):
     """Whose message is this? For services that file things on messages (tickets)."""
+
+    queue = "chat.message.ref"
 
     actor: Actor
     message_id: UUID
@@ -100,13 +112,17 @@ class MessageRef(WireModel):
     status: MessageStatus
 
 
-class ListMessages(PageQuery):
+class ListMessages(Command, PageQuery):
+    queue = "chat.message.list"
+
     actor: Actor
     chat_id: UUID
 
 
-class SealMessage(WireModel):
+class SealMessage(Command):
     """The AI's answer; sealing is idempotent and only ever seals a pending message."""
+
+    queue = "chat.message.seal"
 
     message_id: UUID
     ai_response: str
@@ -114,12 +130,16 @@ class SealMessage(WireModel):
     model: str
 
 
-class FailMessage(WireModel):
+class FailMessage(Command):
+    queue = "chat.message.fail"
+
     message_id: UUID
     error: str = Field(max_length=2000)
 
 
-class RetryMessage(WireModel):
+class RetryMessage(Command):
+    queue = "chat.message.retry"
+
     actor: Actor
     chat_id: UUID
     message_id: UUID
@@ -132,13 +152,48 @@ class Turn(WireModel):
     ai_response: str
 
 
-class MessageCreated(WireModel):
-    """Data of ``support.message.created``: all the AI worker needs, no extra round trip."""
+class ChatCreated(ChatPublic, Event):
+    """A customer opened a chat."""
+
+    event_type = "support.chat.created"
+
+    def event_subject(self) -> str:
+        return str(self.id)
+
+
+class MessageSealed(MessagePublic, Event):
+    """A message got its answer and is now immutable."""
+
+    event_type = "support.message.sealed"
+
+    def event_subject(self) -> str:
+        return str(self.id)
+
+
+class MessageFailed(MessagePublic, Event):
+    """No answer could be written; it can be retried."""
+
+    event_type = "support.message.failed"
+
+    def event_subject(self) -> str:
+        return str(self.id)
+
+
+class MessageCreated(Event):
+    """A customer asked; the AI worker answers.
+
+    All the worker needs, with no extra round trip: the message, its chat's owner, the chat's
+    recent turns, and which emission of the message this is."""
+
+    event_type = "support.message.created"
 
     message: MessagePublic
     user_id: UUID
     recent_turns: list[Turn] = Field(default_factory=list)
     attempt: int = 1
+
+    def event_subject(self) -> str:
+        return str(self.message.id)
 
 
 class StreamChunk(WireModel):

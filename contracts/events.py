@@ -1,32 +1,23 @@
-"""Events: CloudEvents 1.0 envelopes on ``support.events`` and the data each type carries."""
+"""Events: CloudEvents 1.0 envelopes on ``support.events``, and the catalog of their types.
 
+Each event's ``data`` model lives beside the commands of its domain (``contracts.users``,
+``contracts.chat``, ``contracts.tickets``) and carries its own type (``event_type``).
+"""
+
+import inspect
 from datetime import datetime
 from typing import Any, Final
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from contracts.base import WireModel
-from contracts.chat import ChatPublic, MessageCreated, MessagePublic
-from contracts.tickets import TicketPublic, TicketStatusChanged, TicketUpdated
-from contracts.users import UserPublic
+from contracts.base import Event, WireModel
+from contracts.chat import ChatCreated, MessageCreated, MessageFailed, MessageSealed
+from contracts.tickets import TicketCreated, TicketStatusChanged, TicketUpdated
+from contracts.users import SessionsRevoked, UserCreated, UserDeleted, UserUpdated
 
 SPEC_VERSION: Final = "1.0"
 CONTENT_TYPE: Final = "application/cloudevents+json"
-
-
-class EventTypes:
-    USER_CREATED: Final = "support.user.created"
-    USER_UPDATED: Final = "support.user.updated"
-    USER_DELETED: Final = "support.user.deleted"
-    USER_SESSIONS_REVOKED: Final = "support.user.sessions_revoked"
-    CHAT_CREATED: Final = "support.chat.created"
-    MESSAGE_CREATED: Final = "support.message.created"
-    MESSAGE_SEALED: Final = "support.message.sealed"
-    MESSAGE_FAILED: Final = "support.message.failed"
-    TICKET_CREATED: Final = "support.ticket.created"
-    TICKET_STATUS_CHANGED: Final = "support.ticket.status_changed"
-    TICKET_UPDATED: Final = "support.ticket.updated"
 
 
 class CloudEvent(WireModel):
@@ -50,38 +41,58 @@ class CloudEvent(WireModel):
     )
 
 
-class SessionsRevoked(WireModel):
-    """Data of ``support.user.sessions_revoked``: tokens issued until ``revoked_at`` are void
-    (the user was deleted, or their role or password changed)."""
+EVENTS: Final[tuple[type[Event], ...]] = (
+    UserCreated,
+    UserUpdated,
+    UserDeleted,
+    SessionsRevoked,
+    ChatCreated,
+    MessageCreated,
+    MessageSealed,
+    MessageFailed,
+    TicketCreated,
+    TicketStatusChanged,
+    TicketUpdated,
+)
+"""Every event published on ``support.events``, in the order the documents list them."""
 
-    user_id: UUID
-    revoked_at: datetime
+
+def description(event: type[Event]) -> str:
+    """What an event means: the first paragraph of its class docstring, on one line."""
+    doc = inspect.getdoc(event) or ""
+    return " ".join(doc.split("\n\n")[0].split())
 
 
-class UserDeleted(WireModel):
-    """Data of ``support.user.deleted``: ``hard`` means every trace of the user must go."""
-
-    user_id: UUID
-    hard: bool
-
-
-EVENT_CATALOG: Final[dict[str, tuple[type[BaseModel], str]]] = {
-    EventTypes.USER_CREATED: (UserPublic, "A user signed up or was created by an admin."),
-    EventTypes.USER_UPDATED: (UserPublic, "A user's profile, role or deletion state changed."),
-    EventTypes.USER_DELETED: (UserDeleted, "A user was deleted; `hard` means erase their data."),
-    EventTypes.USER_SESSIONS_REVOKED: (
-        SessionsRevoked,
-        "A user's access tokens issued until `revoked_at` are no longer valid.",
-    ),
-    EventTypes.CHAT_CREATED: (ChatPublic, "A customer opened a chat."),
-    EventTypes.MESSAGE_CREATED: (MessageCreated, "A customer asked; the AI worker answers."),
-    EventTypes.MESSAGE_SEALED: (MessagePublic, "A message got its answer and is now immutable."),
-    EventTypes.MESSAGE_FAILED: (MessagePublic, "No answer could be written; it can be retried."),
-    EventTypes.TICKET_CREATED: (TicketPublic, "A ticket was filed on a message."),
-    EventTypes.TICKET_STATUS_CHANGED: (
-        TicketStatusChanged,
-        "A ticket moved between open, in_progress and resolved.",
-    ),
-    EventTypes.TICKET_UPDATED: (TicketUpdated, "A ticket's priority or assignee changed."),
+EVENT_CATALOG: Final[dict[str, tuple[type[Event], str]]] = {
+    event.event_type: (event, description(event)) for event in EVENTS
 }
 """Every event type on ``support.events``, the model of its ``data``, and what it means."""
+
+
+def check_catalogued(event: Event) -> None:
+    """Refuse an event whose type the catalog does not list under that very model."""
+    listed = EVENT_CATALOG.get(type(event).event_type)
+    if listed is None or listed[0] is not type(event):
+        raise TypeError(f"{type(event).__name__} is not in the event catalog")
+
+
+__all__ = [
+    "CONTENT_TYPE",
+    "EVENTS",
+    "EVENT_CATALOG",
+    "SPEC_VERSION",
+    "ChatCreated",
+    "CloudEvent",
+    "MessageCreated",
+    "MessageFailed",
+    "MessageSealed",
+    "SessionsRevoked",
+    "TicketCreated",
+    "TicketStatusChanged",
+    "TicketUpdated",
+    "UserCreated",
+    "UserDeleted",
+    "UserUpdated",
+    "check_catalogued",
+    "description",
+]

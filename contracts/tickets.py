@@ -6,7 +6,7 @@ from uuid import UUID
 
 from pydantic import ConfigDict, Field, StringConstraints
 
-from contracts.base import InputModel, WireModel
+from contracts.base import Command, Event, InputModel, WireModel
 from contracts.enums import IssueType, Priority, TicketStatus
 from contracts.rpc import Actor, PageQuery
 
@@ -66,29 +66,39 @@ class TicketFilter(WireModel):
     user_id: UUID | None = None
 
 
-class CreateTicket(WireModel):
+class CreateTicket(Command):
+    queue = "tickets.create"
+
     actor: Actor
     data: TicketCreate
 
 
-class GetTicket(WireModel):
+class GetTicket(Command):
+    queue = "tickets.get"
+
     actor: Actor
     ticket_id: UUID
 
 
-class GetTicketOfMessage(WireModel):
+class GetTicketOfMessage(Command):
+    queue = "tickets.of_message"
+
     actor: Actor
     message_id: UUID
 
 
-class UpdateTicket(WireModel):
+class UpdateTicket(Command):
+    queue = "tickets.update"
+
     actor: Actor
     ticket_id: UUID
     data: TicketUpdate
     fields: list[str]
 
 
-class ListTickets(PageQuery):
+class ListTickets(Command, PageQuery):
+    queue = "tickets.list"
+
     actor: Actor
     filter: TicketFilter = Field(default_factory=TicketFilter)
 
@@ -96,15 +106,21 @@ class ListTickets(PageQuery):
 class ExportTicketsPage(ListTickets):
     """A larger page of the list, for streaming an export one page at a time."""
 
+    queue = "tickets.export_page"
+
     limit: int = Field(default=500, ge=1, le=1000)
 
 
-class GetTicketHistory(WireModel):
+class GetTicketHistory(Command):
+    queue = "tickets.history"
+
     actor: Actor
     ticket_id: UUID
 
 
-class GetTicketStats(WireModel):
+class GetTicketStats(Command):
+    queue = "tickets.stats"
+
     actor: Actor
 
 
@@ -114,9 +130,19 @@ class TicketStats(WireModel):
     total: int
 
 
-class TicketStatusChanged(WireModel):
-    """Data of ``support.ticket.status_changed``."""
+class TicketCreated(TicketPublic, Event):
+    """A ticket was filed on a message."""
 
+    event_type = "support.ticket.created"
+
+    def event_subject(self) -> str:
+        return str(self.id)
+
+
+class TicketStatusChanged(Event):
+    """A ticket moved between open, in_progress and resolved."""
+
+    event_type = "support.ticket.status_changed"
     model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
 
     ticket: TicketPublic
@@ -124,10 +150,19 @@ class TicketStatusChanged(WireModel):
     to_status: TicketStatus = Field(alias="to")
     actor_id: UUID
 
+    def event_subject(self) -> str:
+        return str(self.ticket.id)
 
-class TicketUpdated(WireModel):
-    """Data of ``support.ticket.updated``: changes other than status (priority, assignee)."""
+
+class TicketUpdated(Event):
+    """A ticket's priority or assignee changed."""
+
+    event_type = "support.ticket.updated"
 
     ticket: TicketPublic
     changes: list[Change]
+    """Changes other than status (priority, assignee)."""
     actor_id: UUID
+
+    def event_subject(self) -> str:
+        return str(self.ticket.id)

@@ -6,7 +6,7 @@ from uuid import UUID
 
 from pydantic import AfterValidator, EmailStr, Field, StringConstraints
 
-from contracts.base import InputModel, WireModel
+from contracts.base import Command, Event, InputModel, WireModel
 from contracts.enums import Role
 from contracts.rpc import Actor, PageQuery
 
@@ -57,36 +57,92 @@ class UserPublic(WireModel):
     deleted_at: datetime | None
 
 
-class CreateUser(WireModel):
+class CreateUser(Command):
+    queue = "users.create"
+
     actor: Actor | None
     data: UserCreate
 
 
-class GetUser(WireModel):
+class GetUser(Command):
+    queue = "users.get"
+
     actor: Actor
     user_id: UUID
 
 
-class UpdateUser(WireModel):
+class UpdateUser(Command):
+    queue = "users.update"
+
     actor: Actor
     user_id: UUID
     data: UserUpdate
     fields: list[str] = Field(description="names of the fields the client sent")
 
 
-class ListUsers(PageQuery):
+class ListUsers(Command, PageQuery):
+    queue = "users.list"
+
     actor: Actor
     q: str | None = Field(default=None, max_length=200)
     role: Role | None = None
     include_deleted: bool = False
 
 
-class DeleteUser(WireModel):
+class DeleteUser(Command):
+    queue = "users.delete"
+
     actor: Actor
     user_id: UUID
     hard: bool = False
 
 
-class RestoreUser(WireModel):
+class RestoreUser(Command):
+    queue = "users.restore"
+
     actor: Actor
     user_id: UUID
+
+
+class UserCreated(UserPublic, Event):
+    """A user signed up or was created by an admin."""
+
+    event_type = "support.user.created"
+
+    def event_subject(self) -> str:
+        return str(self.id)
+
+
+class UserUpdated(UserPublic, Event):
+    """A user's profile, role or deletion state changed."""
+
+    event_type = "support.user.updated"
+
+    def event_subject(self) -> str:
+        return str(self.id)
+
+
+class UserDeleted(Event):
+    """A user was deleted; `hard` means erase their data."""
+
+    event_type = "support.user.deleted"
+
+    user_id: UUID
+    hard: bool
+
+    def event_subject(self) -> str:
+        return str(self.user_id)
+
+
+class SessionsRevoked(Event):
+    """A user's access tokens issued until `revoked_at` are no longer valid.
+
+    The user was deleted, or their role or password changed."""
+
+    event_type = "support.user.sessions_revoked"
+
+    user_id: UUID
+    revoked_at: datetime
+
+    def event_subject(self) -> str:
+        return str(self.user_id)

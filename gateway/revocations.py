@@ -17,8 +17,8 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from pydantic import ValidationError
 
 from contracts.auth import ListRevocations, Revocations
-from contracts.events import CloudEvent, EventTypes, SessionsRevoked
-from contracts.names import EVENTS_EXCHANGE, Commands, routing_key
+from contracts.events import CloudEvent, SessionsRevoked
+from contracts.names import EVENTS_EXCHANGE, routing_key
 from servicekit.bus import connect, declare_exchanges
 from servicekit.rpc_client import RpcClient, RpcError
 
@@ -54,7 +54,7 @@ class RevocationList:
         channel = await connection.channel(publisher_confirms=False)
         await declare_exchanges(channel)
         queue = await channel.declare_queue(exclusive=True, auto_delete=True)
-        await queue.bind(EVENTS_EXCHANGE, routing_key=routing_key(EventTypes.USER_SESSIONS_REVOKED))
+        await queue.bind(EVENTS_EXCHANGE, routing_key=routing_key(SessionsRevoked.event_type))
         await queue.consume(self._on_event, no_ack=True)
         self._connection = connection
         # Bound first, then caught up: nothing revoked in between is missed.
@@ -63,7 +63,7 @@ class RevocationList:
         while not self.loaded:
             try:
                 await self._rpc.wait_connected(30)
-                raw = await self._rpc.call(Commands.AUTH_REVOCATIONS, ListRevocations(since=since))
+                raw = await self._rpc.call(ListRevocations(since=since))
             except (RpcError, TimeoutError) as exc:
                 log.warning("revocations not loaded yet (%s), retrying", exc)
                 await asyncio.sleep(delay)

@@ -4,8 +4,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.responses import Response
-from pydantic import BaseModel
 
+from contracts.base import Command
 from servicekit.rpc_client import RpcClient
 
 
@@ -19,12 +19,11 @@ Rpc = Annotated[RpcClient, Depends(_rpc)]
 
 async def relay(
     rpc: RpcClient,
-    queue: str,
-    command: BaseModel,
+    command: Command,
     *,
     status: int = 200,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    """Call ``queue`` and answer with the service's JSON as it came (no re-encoding)."""
-    body = await rpc.call(queue, command)
+    """Call ``command`` and answer with the service's JSON as it came (no re-encoding)."""
+    body = await rpc.call(command)
     return Response(body, status_code=status, media_type="application/json", headers=headers)

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 from pydantic import BaseModel
-from sqlalchemy import MetaData, event
+from sqlalchemy import MetaData, event, func
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
@@ -18,12 +18,10 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.util.concurrency import greenlet_spawn
 
-from servicekit import outbox
 from servicekit.metrics import DB_STATEMENTS, DB_TRANSACTIONS
 from servicekit.settings import PlanCacheMode
 
@@ -69,17 +67,23 @@ def make_engine(
     return engine
 
 
-class _ServiceSession(Session):
-    """A service's session: its commits wake the outbox relay (see ``servicekit.outbox``)."""
+class _Now:
+    def __repr__(self) -> str:
+        return "NOW"
 
 
-@event.listens_for(_ServiceSession, "after_commit")
-def _after_commit(_: Session) -> None:
-    outbox.committed()
+NOW: Any = _Now()
+"""A column's new value that is the time of the transaction that writes it: a use case says
+``{"resolved_at": NOW}``, a SQL repository writes ``now()`` (``now_as_sql``), a fake its clock."""
+
+
+def now_as_sql(value: Any) -> Any:
+    """``value``, with ``NOW`` as SQL's ``now()``."""
+    return func.now() if value is NOW else value
 
 
 def make_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=_ServiceSession)
+    return async_sessionmaker(engine, expire_on_commit=False)
 
 
 def asyncpg_dsn(url: str) -> str:

@@ -2,13 +2,11 @@
 reports, and a relay publishes the rows afterwards. A crash or a broker outage between the two
 loses nothing; the row id becomes the event id (and AMQP message id), so consumers dedupe.
 
-The relay runs in the process that writes the rows, and that process wakes it at once
-(``committed()``): after every commit of a service session, and after each lone statement that
-writes an event. A commit without events costs the relay an empty look, a smaller price than
-events left to wait by a write path that forgot to say it wrote some. Rows it was not woken for
-(another replica's, or left by a process that died) are found by its poll. Postgres'
-LISTEN/NOTIFY did this waking before: it cost a trigger and a notification per statement, and
-Postgres signals every listening backend of the database on every one.
+The relay runs in the process that writes the rows, and the unit of work that commits them
+wakes it at once (``OutboxRelay.wake``, see ``servicekit.uow``). Rows it was not woken for
+(another replica's, or left by a process that died) are found by its poll. It is not woken by
+Postgres' LISTEN/NOTIFY: that costs a trigger and a notification per statement, and Postgres
+signals every listening backend of the database on every one.
 
 We write this by hand rather than use ``faststream-outbox``: that package is built around a
 FastStream broker, and our services speak aio-pika directly (see ``rpc_server``).
@@ -19,13 +17,12 @@ import contextlib
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Callable
-from typing import Final
+from collections.abc import Sequence
+from typing import Any, Final
 
 import aio_pika
 import asyncpg
 import orjson
-from pydantic import BaseModel
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -40,9 +37,9 @@ from sqlalchemy import (
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import BindParameter
 
+from contracts.base import Event
 from contracts.events import CONTENT_TYPE, SPEC_VERSION
 from contracts.names import routing_key
 from servicekit import tracing
@@ -75,17 +72,6 @@ def outbox_table(metadata: MetaData) -> Table:
     )
 
 
-_wakers: set[Callable[[], None]] = set()
-"""The wake-up calls of this process's running relays."""
-
-
-def committed() -> None:
-    """Outbox rows were committed by this process: its relays publish them now rather than
-    at their next poll."""
-    for wake in _wakers:
-        wake()
-
-
 def notify_trigger_ddl(schema: str) -> list[str]:
     """DDL that woke the relay (``NOTIFY <schema>_outbox``) when rows were committed, as the
     first migrations made it (a later one drops it: ``committed()`` wakes the relay now)."""
@@ -114,20 +100,19 @@ def trace_values() -> dict[str, str | None]:
     return {TRACEPARENT: traceparent, TRACESTATE: tracestate}
 
 
-async def record_event(
-    session: AsyncSession, table: Table, event_type: str, subject: object, data: BaseModel
-) -> uuid.UUID:
-    """Add an event to the outbox inside the caller's transaction; return its id.
-
-    The event carries the current trace context (``traceparent``, ``tracestate``)."""
-    event_id = uuid.uuid4()
-    payload = data.model_dump(mode="json", by_alias=True)
-    await session.execute(
-        table.insert().values(
-            id=event_id, type=event_type, subject=str(subject), data=payload, **trace_values()
-        )
-    )
-    return event_id
+def outbox_rows(events: Sequence[Event]) -> list[dict[str, Any]]:
+    """The outbox rows of ``events``, each with a new id and the current trace context."""
+    trace = trace_values()
+    return [
+        {
+            "id": uuid.uuid4(),
+            "type": event.event_type,
+            "subject": event.event_subject(),
+            "data": event.model_dump(mode="json", by_alias=True),
+            **trace,
+        }
+        for event in events
+    ]
 
 
 def encode_cloudevent(row: asyncpg.Record, source: str) -> bytes:
@@ -151,7 +136,7 @@ def encode_cloudevent(row: asyncpg.Record, source: str) -> bytes:
 
 
 class OutboxRelay:
-    """Publishes committed outbox rows, woken by ``committed()``, polling as the fallback."""
+    """Publishes committed outbox rows, woken by ``wake()``, polling as the fallback."""
 
     def __init__(
         self, dsn: str, schema: str, events: Publisher, *, source: str, poll: float
@@ -161,15 +146,12 @@ class OutboxRelay:
         self._source, self._poll = source, poll
         self._wake = asyncio.Event()
 
+    def wake(self) -> None:
+        """Events were committed in this process: publish them now rather than at the poll."""
+        self._wake.set()
+
     async def run(self) -> None:
         """Relay until cancelled, reconnecting to Postgres and retrying the broker as needed."""
-        _wakers.add(self._wake.set)
-        try:
-            await self._run()
-        finally:
-            _wakers.discard(self._wake.set)
-
-    async def _run(self) -> None:
         delay = 0.5
         while True:
             try:

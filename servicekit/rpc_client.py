@@ -18,6 +18,7 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from opentelemetry.trace import SpanKind
 from pydantic import BaseModel
 
+from contracts.base import Command
 from contracts.rpc import DEADLINE_HEADER, REPLY_ERROR, ErrorReply
 from servicekit import tracing
 from servicekit.bus import NOT_PERSISTENT, Properties, Publisher, connect
@@ -93,8 +94,16 @@ class RpcClient:
         if future is not None and not future.done():
             future.set_result((message.type, message.body))
 
-    async def call(self, queue: str, payload: BaseModel, *, timeout: float | None = None) -> bytes:
-        """Send a command and return the raw JSON of its result; raise ``RpcError`` otherwise.
+    async def call(self, command: Command, *, timeout: float | None = None) -> bytes:
+        """Send a command to its queue and return the raw JSON of its result; raise
+        ``RpcError`` otherwise."""
+        return await self.request(type(command).queue, command, timeout=timeout)
+
+    async def request(
+        self, queue: str, payload: BaseModel, *, timeout: float | None = None
+    ) -> bytes:
+        """Send ``payload`` to ``queue`` and return the raw JSON of the result; raise
+        ``RpcError`` otherwise.
 
         The current trace context rides along in the message headers; with tracing on, the call
         is a CLIENT span named after the queue."""

@@ -8,13 +8,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, get_type_hints
+from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel
 from opentelemetry.trace import SpanKind
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from contracts.enums import ErrorCode
 from contracts.rpc import DEADLINE_HEADER, REPLY_ERROR, REPLY_OK, ErrorReply, FieldError
@@ -24,34 +23,12 @@ from servicekit.db import is_database_unavailable
 from servicekit.errors import DomainError
 from servicekit.metrics import RPC_HANDLED
 from servicekit.tracing import TRACEPARENT, TRACESTATE
+from servicekit.usecases import Route, UseCases
 
 log = logging.getLogger(__name__)
 
-Ctx = TypeVar("Ctx")
-Handler = Callable[[Any, Any], Awaitable[BaseModel | bytes | None]]
-
-
-@dataclass(frozen=True)
-class Route:
-    queue: str
-    command: type[BaseModel]
-    handler: Handler
-
-
-class RpcRouter(Generic[Ctx]):
-    """Collects ``handler(command, context)`` functions by the queue they serve."""
-
-    def __init__(self) -> None:
-        self.routes: dict[str, Route] = {}
-
-    def command(self, queue: str) -> Callable[[Handler], Handler]:
-        def register(handler: Handler) -> Handler:
-            hints = get_type_hints(handler)
-            command = next(iter(hints.values()))
-            self.routes[queue] = Route(queue, command, handler)
-            return handler
-
-        return register
+UnitsOfWork = Callable[[], Any]
+"""Makes the unit of work of one request (a service's bootstrap gives it)."""
 
 
 def _error(code: ErrorCode, detail: str, errors: list[FieldError] | None = None) -> bytes:
@@ -65,11 +42,12 @@ def _validation_errors(exc: ValidationError) -> list[FieldError]:
     ]
 
 
-async def dispatch(route: Route, context: Any, body: bytes) -> tuple[str, bytes]:
-    """Run one command; return the reply's type and body. Never raises."""
+async def dispatch(route: Route, units_of_work: UnitsOfWork, body: bytes) -> tuple[str, bytes]:
+    """Run one command's use case in a unit of work of its own; return the reply's type and
+    body. Never raises."""
     try:
         command = route.command.model_validate_json(body)
-        result = await route.handler(command, context)
+        result = await route.handler(command, units_of_work())
     except DomainError as exc:
         return REPLY_ERROR, exc.to_reply().model_dump_json().encode()
     except ValidationError as exc:
@@ -89,26 +67,26 @@ async def dispatch(route: Route, context: Any, body: bytes) -> tuple[str, bytes]
 
 
 class RpcServer:
-    """Consumes the command queues of a router and answers each request on its reply queue."""
+    """Consumes the queues of a service's commands and answers each request on its reply queue."""
 
     def __init__(
         self,
         channel: AbstractRobustChannel,
-        router: RpcRouter[Any],
-        context: Any,
+        use_cases: UseCases[Any],
+        units_of_work: UnitsOfWork,
         *,
         access_log: bool = False,
     ) -> None:
         self._channel = channel
         self._replies = Publisher(channel)
-        self._router = router
-        self._context = context
+        self._use_cases = use_cases
+        self._units_of_work = units_of_work
         self._access_log = access_log
         self._consumers: list[tuple[aio_pika.abc.AbstractQueue, str]] = []
         self._in_flight: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        for route in self._router.routes.values():
+        for route in self._use_cases.routes.values():
             # Classic durable queue: a request lives no longer than its caller's timeout (it
             # carries that as its expiration), so a quorum queue's fsync would buy nothing.
             queue = await self._channel.declare_queue(route.queue, durable=True)
@@ -151,7 +129,7 @@ class RpcServer:
             log.info("%s: caller gave up before we got to it, dropped", route.queue)
             await ack(message)
             return
-        reply_type, body = await dispatch(route, self._context, message.body)
+        reply_type, body = await dispatch(route, self._units_of_work, message.body)
         if message.reply_to:
             reply = Properties(
                 content_type="application/json",

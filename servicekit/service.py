@@ -1,9 +1,9 @@
 """The life of a service process: connect, serve, stop cleanly on SIGTERM.
 
-Every service's ``__main__`` builds a ``ServiceRuntime``, registers its command router, event
-consumers and outbox, then waits for a signal. On SIGTERM it stops taking new work, lets the
-work in flight finish, and closes its connections: nothing is lost, the broker redelivers what
-was not acknowledged.
+Every service's bootstrap builds a ``ServiceRuntime``, serves its use cases with a unit of work
+per request, consumes the events it reacts to, relays its outbox, then waits for a signal. On
+SIGTERM it stops taking new work, lets the work in flight finish, and closes its connections:
+nothing is lost, the broker redelivers what was not acknowledged.
 """
 
 import asyncio
@@ -16,20 +16,23 @@ from typing import Any, Self
 
 import uvloop
 from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy import Table, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from contracts.names import EVENTS_EXCHANGE, ping_queue
+from contracts.events import CloudEvent
+from contracts.names import EVENTS_EXCHANGE, ping_queue, routing_key
 from contracts.rpc import Ping, Pong
 from servicekit import heap, metrics
 from servicekit.bus import Publisher, connect, declare_exchanges
-from servicekit.consumer import EventHandler, consume_events
-from servicekit.db import Queries, asyncpg_dsn, make_engine, make_sessions
+from servicekit.consumer import Delivery, EventHandler, consume_events
+from servicekit.db import asyncpg_dsn, make_engine, make_sessions
 from servicekit.logs import configure_logging
 from servicekit.outbox import OutboxRelay
-from servicekit.rpc_server import RpcRouter, RpcServer
+from servicekit.rpc_server import RpcServer, UnitsOfWork
 from servicekit.settings import ServiceSettings
 from servicekit.tracing import configure_tracing
+from servicekit.uow import Database
+from servicekit.usecases import UseCases
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +40,14 @@ log = logging.getLogger(__name__)
 class ServiceRuntime:
     """Connections and background work of one service process."""
 
-    def __init__(self, name: str, settings: ServiceSettings, *, schema: str | None) -> None:
-        self.name, self.settings, self.schema = name, settings, schema
+    def __init__(
+        self, name: str, settings: ServiceSettings, *, outbox: Table | None = None
+    ) -> None:
+        """``outbox``: the service's outbox table, if it has a database (its schema's)."""
+        self.name, self.settings, self._outbox = name, settings, outbox
         self.engine: AsyncEngine | None = None
-        self._sessions: async_sessionmaker[AsyncSession] | None = None
+        self._database: Database | None = None
+        self._relay: OutboxRelay | None = None
         self._connection: AbstractRobustConnection | None = None
         self._servers: list[RpcServer] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -50,41 +57,61 @@ class ServiceRuntime:
         self.publish_channel: AbstractRobustChannel | None = None
 
     @property
-    def sessions(self) -> async_sessionmaker[AsyncSession]:
-        assert self._sessions is not None, "this service has no database"
-        return self._sessions
-
-    @property
-    def queries(self) -> Queries:
-        assert self.engine is not None, "this service has no database"
-        return Queries(self.engine)
+    def database(self) -> Database:
+        """The service's database, its units of work wake the relay of this process."""
+        assert self._database is not None, "this service has no database"
+        return self._database
 
     async def __aenter__(self) -> Self:
         configure_logging(self.settings.log_level, json=self.settings.log_json)
         configure_tracing(self.name)
         metrics.serve(self.settings.metrics_port)
-        if self.schema is not None:
+        self._connection = await connect(self.settings.amqp_url, name=self.name)
+        self.publish_channel = await self._connection.channel(publisher_confirms=True)
+        await declare_exchanges(self.publish_channel)
+        if self._outbox is not None:
             self.engine = make_engine(
                 self.settings.database_url,
                 pool_size=self.settings.db_pool_size,
                 application_name=self.name,
                 plan_cache_mode=self.settings.db_plan_cache_mode,
             )
-            self._sessions = make_sessions(self.engine)
-        self._connection = await connect(self.settings.amqp_url, name=self.name)
-        self.publish_channel = await self._connection.channel(publisher_confirms=True)
-        await declare_exchanges(self.publish_channel)
+            assert self._outbox.schema is not None
+            self._relay = OutboxRelay(
+                asyncpg_dsn(self.settings.database_url),
+                self._outbox.schema,
+                Publisher(self.publish_channel, EVENTS_EXCHANGE),
+                source=f"/{self.name}",
+                poll=self.settings.outbox_poll_seconds,
+            )
+            self._database = Database(
+                self.engine, make_sessions(self.engine), self._outbox, self._relay.wake
+            )
         return self
 
-    async def serve(self, router: RpcRouter[Any], context: Any) -> None:
-        """Answer the router's commands, up to ``RPC_PREFETCH`` at a time."""
+    async def serve(self, use_cases: UseCases[Any], units_of_work: UnitsOfWork) -> None:
+        """Answer the use cases' commands, up to ``RPC_PREFETCH`` at a time, each in a unit of
+        work of its own."""
         assert self._connection is not None
         channel = await self._connection.channel(publisher_confirms=False)
         await channel.set_qos(prefetch_count=self.settings.rpc_prefetch)
-        server = RpcServer(channel, router, context, access_log=self.settings.access_log)
+        server = RpcServer(channel, use_cases, units_of_work, access_log=self.settings.access_log)
         await server.start()
         self._servers.append(server)
-        self._consumed.extend(router.routes)
+        self._consumed.extend(use_cases.routes)
+
+    async def react(self, queue: str, use_cases: UseCases[Any], units_of_work: UnitsOfWork) -> None:
+        """Consume, from this service's own durable ``queue``, the events the use cases react
+        to, each handled in a unit of work of its own."""
+        subscriptions = use_cases.subscriptions
+
+        async def handle(event: CloudEvent, _: Delivery) -> None:
+            subscription = subscriptions[event.type]
+            await subscription.handler(
+                subscription.event.model_validate(event.data), units_of_work()
+            )
+
+        await self.consume(queue, [routing_key(t) for t in subscriptions], handle)
 
     async def channel(self) -> AbstractRobustChannel:
         """A channel of this process's connection, without publisher confirms."""
@@ -106,19 +133,10 @@ class ServiceRuntime:
         )
         self._consumed.append(queue)
 
-    async def relay_outbox(self) -> OutboxRelay:
+    def relay_outbox(self) -> None:
         """Start publishing this service's outbox to ``support.events`` in the background."""
-        assert self.schema is not None
-        assert self.publish_channel is not None
-        relay = OutboxRelay(
-            asyncpg_dsn(self.settings.database_url),
-            self.schema,
-            Publisher(self.publish_channel, EVENTS_EXCHANGE),
-            source=f"/{self.name}",
-            poll=self.settings.outbox_poll_seconds,
-        )
-        self.background(relay.run())
-        return relay
+        assert self._relay is not None, "this service has no outbox"
+        self.background(self._relay.run())
 
     async def _sample_queue_depths(self, every: float = 15.0) -> None:
         """Now and then, how many messages wait in each queue this process consumes."""
@@ -154,9 +172,9 @@ class ServiceRuntime:
         Pings come last on purpose: a ping answered before the command queues exist would let
         the gateway report ready while requests still fall on the floor.
         """
-        ping: RpcRouter[ServiceRuntime] = RpcRouter()
-        ping.command(ping_queue(self.name))(_answer_ping)
-        await self.serve(ping, self)
+        ping: UseCases[ServiceRuntime] = UseCases()
+        ping.serve(ping_queue(self.name), Ping, _answer_ping)
+        await self.serve(ping, lambda: self)
         if self.settings.metrics_port:
             self.background(self._sample_queue_depths())
         loop = asyncio.get_running_loop()

@@ -7,7 +7,6 @@ from fastapi.responses import Response
 from fastapi.security import OAuth2PasswordRequestForm
 
 from contracts.auth import Login, Logout, Refresh, TokenPair
-from contracts.names import Commands
 from gateway.ratelimit import Limits, client_address
 from gateway.rpc import Rpc, relay
 from gateway.schemas import RefreshBody
@@ -27,18 +26,18 @@ async def token(
     """Log in with email (as ``username``) and password; answers an access and refresh token."""
     limits.hit(limits.login, client_address(request), form.username.strip().lower())
     command = Login(email=form.username, password=form.password)
-    return await relay(rpc, Commands.AUTH_LOGIN, command, headers=NO_STORE)
+    return await relay(rpc, command, headers=NO_STORE)
 
 
 @router.post("/refresh", response_model=TokenPair)
 async def refresh(body: RefreshBody, rpc: Rpc) -> Response:
     """Spend a refresh token for a new pair; a spent one answers 401."""
     command = Refresh(refresh_token=body.refresh_token)
-    return await relay(rpc, Commands.AUTH_REFRESH, command, headers=NO_STORE)
+    return await relay(rpc, command, headers=NO_STORE)
 
 
 @router.post("/logout", status_code=204)
 async def logout(body: RefreshBody, rpc: Rpc, actor: CurrentActor) -> Response:
     """Revoke a refresh token."""
-    await rpc.call(Commands.AUTH_LOGOUT, Logout(actor=actor, refresh_token=body.refresh_token))
+    await rpc.call(Logout(actor=actor, refresh_token=body.refresh_token))
     return Response(status_code=204)

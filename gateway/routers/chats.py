@@ -22,7 +22,6 @@ from contracts.chat import (
     StreamChunk,
 )
 from contracts.enums import MessageStatus
-from contracts.names import Commands
 from contracts.rpc import Actor, Page
 from gateway.problems import problem
 from gateway.ratelimit import Limits
@@ -50,7 +49,7 @@ def _json(body: bytes, status: int, location: str | None = None) -> Response:
 
 async def _current(rpc: RpcClient, actor: Actor, chat_id: UUID, message_id: UUID) -> MessagePublic:
     command = GetMessage(actor=actor, chat_id=chat_id, message_id=message_id)
-    return MessagePublic.model_validate_json(await rpc.call(Commands.MESSAGE_GET, command))
+    return MessagePublic.model_validate_json(await rpc.call(command))
 
 
 async def _final(
@@ -87,7 +86,7 @@ async def create_chat(
 ) -> Response:
     """Open a chat with the assistant."""
     data = body or ChatCreateBody()
-    raw = await rpc.call(Commands.CHAT_CREATE, CreateChat(actor=actor, data=data))
+    raw = await rpc.call(CreateChat(actor=actor, data=data))
     return _json(raw, 201, f"/api/chats/{orjson.loads(raw)['id']}")
 
 
@@ -101,12 +100,12 @@ async def list_chats(
 ) -> Response:
     """Your chats, newest first; agents and admins may ask for any user's (``user_id``)."""
     command = ListChats(actor=actor, user_id=user_id, limit=limit, cursor=cursor)
-    return await relay(rpc, Commands.CHAT_LIST, command)
+    return await relay(rpc, command)
 
 
 @router.get("/{chat_id}", response_model=ChatPublic)
 async def get_chat(chat_id: UUID, rpc: Rpc, actor: CurrentActor) -> Response:
-    return await relay(rpc, Commands.CHAT_GET, GetChat(actor=actor, chat_id=chat_id))
+    return await relay(rpc, GetChat(actor=actor, chat_id=chat_id))
 
 
 @router.post(
@@ -138,12 +137,12 @@ async def add_message(
         message_id=message_id,
     )
     if wait <= 0:
-        raw = await rpc.call(Commands.MESSAGE_ADD, command)
+        raw = await rpc.call(command)
         message = MessagePublic.model_validate_json(raw)
         return _json(raw, 202, _location(message))
     # Watching before the message exists: its final state cannot slip by, so no read is needed.
     async with hub.watch(message_id) as chunks:
-        message = MessagePublic.model_validate_json(await rpc.call(Commands.MESSAGE_ADD, command))
+        message = MessagePublic.model_validate_json(await rpc.call(command))
         final = await _final(chunks, message, wait) if message.id == message_id else None
     if final is None:  # an earlier message, replayed for its Idempotency-Key
         final = await _wait_final(hub, rpc, actor, message, wait)
@@ -163,13 +162,13 @@ async def list_messages(
 ) -> Response:
     """The chat's messages, oldest first."""
     command = ListMessages(actor=actor, chat_id=chat_id, limit=limit, cursor=cursor)
-    return await relay(rpc, Commands.MESSAGE_LIST, command)
+    return await relay(rpc, command)
 
 
 @router.get(MessagePath, response_model=MessagePublic)
 async def get_message(chat_id: UUID, message_id: UUID, rpc: Rpc, actor: CurrentActor) -> Response:
     command = GetMessage(actor=actor, chat_id=chat_id, message_id=message_id)
-    return await relay(rpc, Commands.MESSAGE_GET, command)
+    return await relay(rpc, command)
 
 
 @router.api_route(MessagePath, methods=["PUT", "PATCH", "DELETE"], include_in_schema=False)
@@ -181,7 +180,7 @@ async def message_is_immutable() -> Response:
 async def retry_message(chat_id: UUID, message_id: UUID, rpc: Rpc, actor: CurrentActor) -> Response:
     """Send a failed message back to the assistant (409 unless it failed)."""
     command = RetryMessage(actor=actor, chat_id=chat_id, message_id=message_id)
-    return await relay(rpc, Commands.MESSAGE_RETRY, command, status=202)
+    return await relay(rpc, command, status=202)
 
 
 def _sse(event: str, data: bytes) -> bytes:

@@ -24,7 +24,7 @@ async def health() -> dict[str, str]:
 async def _check(rpc: Rpc, service: str, timeout: float) -> str:
     try:
         pong = Pong.model_validate_json(
-            await rpc.call(ping_queue(service), Ping(), timeout=timeout)
+            await rpc.request(ping_queue(service), Ping(), timeout=timeout)
         )
     except RpcError as exc:
         return f"no answer: {exc}"

@@ -11,7 +11,6 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import Response, StreamingResponse
 
 from contracts.enums import IssueType, Priority, TicketStatus
-from contracts.names import Commands
 from contracts.rpc import Actor, Page
 from contracts.tickets import (
     CreateTicket,
@@ -59,7 +58,7 @@ Filter = Annotated[TicketFilter, Depends(ticket_filter)]
 @router.post("/tickets", status_code=201, response_model=TicketPublic)
 async def create_ticket(body: TicketCreateBody, rpc: Rpc, actor: CurrentActor) -> Response:
     """File a ticket on a message (its owner, an agent or an admin); one per message."""
-    raw = await rpc.call(Commands.TICKET_CREATE, CreateTicket(actor=actor, data=body))
+    raw = await rpc.call(CreateTicket(actor=actor, data=body))
     location = f"/api/tickets/{orjson.loads(raw)['id']}"
     return Response(raw, 201, media_type="application/json", headers={"Location": location})
 
@@ -77,13 +76,13 @@ async def list_tickets(
     command = ListTickets(
         actor=actor, filter=flt, limit=limit, cursor=cursor, include_total=include_total
     )
-    return await relay(rpc, Commands.TICKET_LIST, command)
+    return await relay(rpc, command)
 
 
 @router.get("/tickets/stats", response_model=TicketStats)
 async def ticket_stats(rpc: Rpc, actor: CurrentActor) -> Response:
     """Counts by status and by issue type (agents and admins)."""
-    return await relay(rpc, Commands.TICKET_STATS, GetTicketStats(actor=actor))
+    return await relay(rpc, GetTicketStats(actor=actor))
 
 
 def _cell(value: Any) -> Any:
@@ -106,7 +105,7 @@ async def _page(
     rpc: RpcClient, actor: Actor, flt: TicketFilter, cursor: str | None
 ) -> dict[str, Any]:
     command = ExportTicketsPage(actor=actor, filter=flt, cursor=cursor)
-    page: dict[str, Any] = orjson.loads(await rpc.call(Commands.TICKET_EXPORT_PAGE, command))
+    page: dict[str, Any] = orjson.loads(await rpc.call(command))
     return page
 
 
@@ -132,7 +131,7 @@ async def export_tickets(rpc: Rpc, actor: CurrentActor, flt: Filter) -> Streamin
 
 @router.get("/tickets/{ticket_id}", response_model=TicketPublic)
 async def get_ticket(ticket_id: UUID, rpc: Rpc, actor: CurrentActor) -> Response:
-    return await relay(rpc, Commands.TICKET_GET, GetTicket(actor=actor, ticket_id=ticket_id))
+    return await relay(rpc, GetTicket(actor=actor, ticket_id=ticket_id))
 
 
 @router.patch("/tickets/{ticket_id}", response_model=TicketPublic)
@@ -143,18 +142,18 @@ async def update_ticket(
     command = UpdateTicket(
         actor=actor, ticket_id=ticket_id, data=body, fields=sorted(body.model_fields_set)
     )
-    return await relay(rpc, Commands.TICKET_UPDATE, command)
+    return await relay(rpc, command)
 
 
 @router.get("/tickets/{ticket_id}/history", response_model=list[HistoryEntry])
 async def ticket_history(ticket_id: UUID, rpc: Rpc, actor: CurrentActor) -> Response:
     """Every change, oldest first: ``[{at, actor_id, field, from, to}]``."""
     command = GetTicketHistory(actor=actor, ticket_id=ticket_id)
-    return await relay(rpc, Commands.TICKET_HISTORY, command)
+    return await relay(rpc, command)
 
 
 @router.get("/messages/{message_id}/ticket", response_model=TicketPublic)
 async def ticket_of_message(message_id: UUID, rpc: Rpc, actor: CurrentActor) -> Response:
     """The message's ticket; 404 if it has none."""
     command = GetTicketOfMessage(actor=actor, message_id=message_id)
-    return await relay(rpc, Commands.TICKET_OF_MESSAGE, command)
+    return await relay(rpc, command)

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from contracts.enums import Role
-from contracts.names import Commands
 from contracts.rpc import Page
 from contracts.users import (
     CreateUser,
@@ -31,7 +30,7 @@ Cursor = Annotated[str | None, Query(max_length=512, description="from the previ
 @router.post("", status_code=201, response_model=UserPublic)
 async def create_user(body: UserCreateBody, rpc: Rpc, actor: OptionalActor) -> Response:
     """Sign up (as a customer), or, for an admin, create a user of any role."""
-    raw = await rpc.call(Commands.USERS_CREATE, CreateUser(actor=actor, data=body))
+    raw = await rpc.call(CreateUser(actor=actor, data=body))
     location = f"/api/users/{orjson.loads(raw)['id']}"
     return Response(raw, 201, media_type="application/json", headers={"Location": location})
 
@@ -39,7 +38,7 @@ async def create_user(body: UserCreateBody, rpc: Rpc, actor: OptionalActor) -> R
 @router.get("/me", response_model=UserPublic)
 async def get_me(rpc: Rpc, actor: CurrentActor) -> Response:
     """The caller's own profile."""
-    return await relay(rpc, Commands.USERS_GET, GetUser(actor=actor, user_id=actor.id))
+    return await relay(rpc, GetUser(actor=actor, user_id=actor.id))
 
 
 @router.get("", response_model=Page[UserPublic])
@@ -65,12 +64,12 @@ async def list_users(
         limit=limit,
         cursor=cursor,
     )
-    return await relay(rpc, Commands.USERS_LIST, command)
+    return await relay(rpc, command)
 
 
 @router.get("/{user_id}", response_model=UserPublic)
 async def get_user(user_id: UUID, rpc: Rpc, actor: CurrentActor) -> Response:
-    return await relay(rpc, Commands.USERS_GET, GetUser(actor=actor, user_id=user_id))
+    return await relay(rpc, GetUser(actor=actor, user_id=user_id))
 
 
 @router.patch("/{user_id}", response_model=UserPublic)
@@ -81,17 +80,17 @@ async def update_user(
     command = UpdateUser(
         actor=actor, user_id=user_id, data=body, fields=sorted(body.model_fields_set)
     )
-    return await relay(rpc, Commands.USERS_UPDATE, command)
+    return await relay(rpc, command)
 
 
 @router.delete("/{user_id}", status_code=204)
 async def delete_user(user_id: UUID, rpc: Rpc, actor: CurrentActor, hard: bool = False) -> Response:
     """Soft delete (self or admin); ``?hard=true`` erases the user and their data (admin)."""
-    await rpc.call(Commands.USERS_DELETE, DeleteUser(actor=actor, user_id=user_id, hard=hard))
+    await rpc.call(DeleteUser(actor=actor, user_id=user_id, hard=hard))
     return Response(status_code=204)
 
 
 @router.post("/{user_id}/restore", response_model=UserPublic)
 async def restore_user(user_id: UUID, rpc: Rpc, actor: CurrentActor) -> Response:
     """Undo a soft delete (admin)."""
-    return await relay(rpc, Commands.USERS_RESTORE, RestoreUser(actor=actor, user_id=user_id))
+    return await relay(rpc, RestoreUser(actor=actor, user_id=user_id))

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from contracts.names import Commands
+from contracts.chat import AddMessage, SealMessage
 from support.api import User, ask, eventually, new_chat, sign_up
 from support.infra import infra_or_fail
 from support.otlp import Collector, Span, otlp_collector
@@ -72,7 +72,7 @@ def _one(spans: list[Span], service: str, name: str) -> Span:
 
 def _pipeline_done(spans: list[Span]) -> bool:
     return any(
-        s.service == "chat" and s.name == f"process {Commands.MESSAGE_SEAL}" for s in spans
+        s.service == "chat" and s.name == f"process {SealMessage.queue}" for s in spans
     ) and any(s.service == "gateway" and s.kind == "server" for s in spans)
 
 
@@ -92,12 +92,12 @@ def test_one_message_is_one_trace_across_gateway_chat_and_ai_worker(
     http = _one(spans, "gateway", "POST /api/chats/{chat_id}/messages")
     assert http.kind == "server"
     assert http.parent_id == client_span  # FastAPI took the client's traceparent
-    add_call = _one(spans, "gateway", f"send {Commands.MESSAGE_ADD}")
+    add_call = _one(spans, "gateway", f"send {AddMessage.queue}")
     assert add_call.kind == "client"
     assert add_call.parent_id == http.span_id
     assert add_call.attributes["messaging.system"] == "rabbitmq"
-    assert add_call.attributes["messaging.destination.name"] == Commands.MESSAGE_ADD
-    add = _one(spans, "chat", f"process {Commands.MESSAGE_ADD}")
+    assert add_call.attributes["messaging.destination.name"] == AddMessage.queue
+    add = _one(spans, "chat", f"process {AddMessage.queue}")
     assert add.kind == "server"
     assert add.parent_id == add_call.span_id  # across AMQP headers
 
@@ -107,9 +107,9 @@ def test_one_message_is_one_trace_across_gateway_chat_and_ai_worker(
     assert answer.kind == "consumer"
     assert answer.parent_id == add.span_id
     assert answer.attributes["cloudevents.event_type"] == "support.message.created"
-    seal_call = _one(spans, "ai", f"send {Commands.MESSAGE_SEAL}")
+    seal_call = _one(spans, "ai", f"send {SealMessage.queue}")
     assert seal_call.parent_id == answer.span_id
-    seal = _one(spans, "chat", f"process {Commands.MESSAGE_SEAL}")
+    seal = _one(spans, "chat", f"process {SealMessage.queue}")
     assert seal.parent_id == seal_call.span_id
     assert {s.trace_id for s in spans} == {trace_id}
     assert not any(s.error for s in spans)
@@ -164,10 +164,10 @@ def test_without_an_exporter_the_logs_of_every_process_share_the_trace_id(
     (access,) = [e for e in by_process["gateway"] if e["logger"] == "gateway.access"]
     assert access["route"] == "/api/chats/{id}/messages"
     assert access["status"] == 201
-    assert any(e.get("queue") == Commands.MESSAGE_ADD for e in by_process["chat"])
+    assert any(e.get("queue") == AddMessage.queue for e in by_process["chat"])
     # The AI worker's work came from the event, which carried the context through the outbox.
     assert any(e.get("event_type") == "support.message.created" for e in by_process["ai"])
-    assert any(e.get("queue") == Commands.MESSAGE_SEAL for e in by_process["chat"])
+    assert any(e.get("queue") == SealMessage.queue for e in by_process["chat"])
 
 
 @pytest.mark.parametrize(

@@ -13,10 +13,9 @@ from pydantic import BaseModel
 from ai_worker.answerers import Answer, AnswerFailed, OnDelta, OnReset
 from ai_worker.knowledge import Hit, KnowledgeBase, Passage
 from ai_worker.worker import AnswerWorker
-from contracts.chat import MessageCreated, MessagePublic, Turn
+from contracts.chat import FailMessage, GetMessage, MessageCreated, MessagePublic, SealMessage, Turn
 from contracts.enums import MessageStatus
 from contracts.events import CloudEvent
-from contracts.names import Commands
 from servicekit.consumer import Delivery
 
 
@@ -28,7 +27,7 @@ class Chat:
 
     async def call(self, queue: str, payload: BaseModel, *, timeout: float | None = None) -> bytes:
         self.calls.append(queue)
-        if queue == Commands.MESSAGE_GET:
+        if queue == GetMessage.queue:
             return _message(self.status).model_dump_json().encode()
         return b""
 
@@ -113,21 +112,21 @@ def test_a_first_delivery_is_answered_without_asking_first() -> None:
     chat, model = Chat(MessageStatus.PENDING), Model()
     asyncio.run(_worker(chat, model).handle(_event(), FIRST))
     assert model.questions == ["How do I export?"]
-    assert chat.calls == [Commands.MESSAGE_SEAL]
+    assert chat.calls == [SealMessage.queue]
 
 
 def test_a_redelivery_asks_and_skips_a_message_answered_meanwhile() -> None:
     chat, model = Chat(MessageStatus.SEALED), Model()
     asyncio.run(_worker(chat, model).handle(_event(), AGAIN))
     assert model.questions == []
-    assert chat.calls == [Commands.MESSAGE_GET]
+    assert chat.calls == [GetMessage.queue]
 
 
 def test_a_redelivery_of_a_message_still_pending_is_answered() -> None:
     chat, model = Chat(MessageStatus.PENDING), Model()
     asyncio.run(_worker(chat, model).handle(_event(), AGAIN))
     assert model.questions == ["How do I export?"]
-    assert chat.calls == [Commands.MESSAGE_GET, Commands.MESSAGE_SEAL]
+    assert chat.calls == [GetMessage.queue, SealMessage.queue]
 
 
 def test_a_message_sealed_here_is_not_answered_again() -> None:
@@ -140,7 +139,7 @@ def test_a_message_sealed_here_is_not_answered_again() -> None:
 
     asyncio.run(go())
     assert len(model.questions) == 1
-    assert chat.calls == [Commands.MESSAGE_SEAL]
+    assert chat.calls == [SealMessage.queue]
 
 
 def test_a_failed_message_retried_is_answered_again() -> None:
@@ -153,7 +152,7 @@ def test_a_failed_message_retried_is_answered_again() -> None:
 
     asyncio.run(go())
     assert len(model.questions) == 2
-    assert chat.calls == [Commands.MESSAGE_FAIL, Commands.MESSAGE_SEAL]
+    assert chat.calls == [FailMessage.queue, SealMessage.queue]
 
 
 def test_the_memory_of_sealed_messages_is_bounded() -> None:

@@ -1,28 +1,19 @@
-"""Tables of the ``tickets`` schema."""
+"""Tables of tickets and their history."""
 
 import uuid
 from datetime import datetime
 
 from sqlalchemy import BigInteger, DateTime, Enum, ForeignKey, Identity, Text, func, text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from contracts.enums import IssueType, Priority, TicketStatus
-from servicekit.db import schema_metadata
-from servicekit.outbox import outbox_table
-
-SCHEMA = "tickets"
-metadata = schema_metadata(SCHEMA)
-outbox = outbox_table(metadata)
+from ticket_service.schema import SCHEMA, Base
 
 
 def _enum(kind: type[IssueType | Priority | TicketStatus], name: str) -> Enum:
     return Enum(
         kind, name=name, schema=SCHEMA, values_callable=lambda members: [m.value for m in members]
     )
-
-
-class Base(DeclarativeBase):
-    metadata = metadata
 
 
 class Ticket(Base):
@@ -44,6 +35,7 @@ class Ticket(Base):
     description: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    """Kept by a trigger on every update."""
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 

@@ -1,7 +1,7 @@
 """The ticket workflow: which status may follow which. Pure rules."""
 
 from contracts.enums import TicketStatus
-from ticket_service.errors import InvalidTransition
+from ticket_service.tickets.errors import InvalidTransition
 
 OPEN, IN_PROGRESS, RESOLVED = TicketStatus.OPEN, TicketStatus.IN_PROGRESS, TicketStatus.RESOLVED
 TRANSITIONS: dict[TicketStatus, frozenset[TicketStatus]] = {
