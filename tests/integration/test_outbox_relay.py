@@ -1,4 +1,4 @@
-"""The outbox relay on real Postgres and RabbitMQ: a commit of its own process wakes it, its poll
+"""The outbox relay on real Postgres and RabbitMQ: a unit of work's commit wakes it, its poll
 finds rows written elsewhere, and events leave in the order they were written."""
 
 import asyncio
@@ -18,11 +18,12 @@ from contracts.names import EVENTS_EXCHANGE
 from servicekit.bus import Publisher, declare_exchanges
 from servicekit.db import make_engine, make_sessions
 from servicekit.migrations import upgrade_all
-from servicekit.outbox import OutboxRelay, record_event
+from servicekit.outbox import OutboxRelay
+from servicekit.uow import Database, SqlUnitOfWork
 from support.infra import Infra, infra_or_fail
-from users_service.models import outbox
+from users_service.schema import outbox
 
-EVENT_TYPE = "support.user.deleted"
+EVENT_TYPE = UserDeleted.event_type
 POLL_NEVER = 60.0
 """A poll far longer than any wait here: what arrives came because the relay was woken."""
 
@@ -38,6 +39,7 @@ def fresh() -> Iterator[Infra]:
 @dataclass
 class Relaying:
     events: AbstractQueue
+    relay: OutboxRelay
 
     async def received(self, subjects: list[uuid.UUID], within: float) -> list[CloudEvent]:
         """The events about ``subjects``, in the order they came. (An earlier test's relay,
@@ -70,7 +72,7 @@ async def relaying(infra: Infra, poll: float) -> AsyncIterator[Relaying]:
     )
     task = asyncio.create_task(relay.run())
     try:
-        yield Relaying(events)
+        yield Relaying(events, relay)
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -78,23 +80,24 @@ async def relaying(infra: Infra, poll: float) -> AsyncIterator[Relaying]:
         await connection.close()
 
 
-async def _commit_events(infra: Infra, users: list[uuid.UUID]) -> None:
-    """Record one event per user in one transaction of a service session, and commit."""
+async def _commit_events(infra: Infra, relay: OutboxRelay, users: list[uuid.UUID]) -> None:
+    """Record one event per user in one unit of work of a service, and commit."""
     engine = make_engine(infra.database_url, pool_size=1, application_name="test")
     try:
-        async with make_sessions(engine).begin() as session:
+        uow = SqlUnitOfWork(Database(engine, make_sessions(engine), outbox, relay.wake))
+        async with uow:
             for user_id in users:
-                data = UserDeleted(user_id=user_id, hard=False)
-                await record_event(session, outbox, EVENT_TYPE, user_id, data)
+                uow.events.add(UserDeleted(user_id=user_id, hard=False))
+            await uow.commit()
     finally:
         await engine.dispose()
 
 
-async def test_a_commit_wakes_the_relay_of_its_process(fresh: Infra) -> None:
+async def test_a_commit_wakes_the_relay_it_was_given(fresh: Infra) -> None:
     async with relaying(fresh, poll=POLL_NEVER) as relay:
         await asyncio.sleep(0.5)  # the relay is connected and waiting
         user_id, started = uuid.uuid4(), time.monotonic()
-        await _commit_events(fresh, [user_id])
+        await _commit_events(fresh, relay.relay, [user_id])
         (event,) = await relay.received([user_id], within=10)
     assert event.subject == str(user_id)
     assert time.monotonic() - started < POLL_NEVER / 2
@@ -125,8 +128,8 @@ async def test_events_leave_in_the_order_they_were_written(fresh: Infra) -> None
     users = [uuid.uuid4() for _ in range(120)]
     async with relaying(fresh, poll=POLL_NEVER) as relay:
         await asyncio.sleep(0.5)
-        await _commit_events(fresh, users[:60])
-        await _commit_events(fresh, users[60:])
+        await _commit_events(fresh, relay.relay, users[:60])
+        await _commit_events(fresh, relay.relay, users[60:])
         events = await relay.received(users, within=20)
     assert [event.subject for event in events] == [str(user) for user in users]
     connection = await asyncpg.connect(fresh.dsn)

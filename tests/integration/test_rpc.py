@@ -11,7 +11,8 @@ from contracts.enums import ErrorCode
 from contracts.rpc import Ping, Pong
 from servicekit.errors import NotFound
 from servicekit.rpc_client import BrokerUnavailable, RemoteError, RpcClient, RpcTimeout
-from servicekit.rpc_server import RpcRouter, RpcServer
+from servicekit.rpc_server import RpcServer
+from servicekit.usecases import UseCases
 from support.infra import Infra
 
 
@@ -53,9 +54,9 @@ async def _serve(
 ) -> RpcServer:
     channel = await connection.channel()
     await channel.set_qos(prefetch_count=64)
-    router: RpcRouter[object] = RpcRouter()
-    router.command(queue)(handler)  # type: ignore[arg-type]
-    server = RpcServer(channel, router, None)
+    use_cases: UseCases[object] = UseCases()
+    use_cases.serve(queue, Ping, handler)  # type: ignore[arg-type]
+    server = RpcServer(channel, use_cases, lambda: None)
     await server.start()
     return server
 
@@ -65,7 +66,7 @@ async def test_one_client_keeps_many_calls_in_flight(
 ) -> None:
     echo, queue = SlowEcho(), f"test.echo.{uuid.uuid4().hex[:8]}"
     server = await _serve(connection, queue, echo.handle)
-    replies = await asyncio.gather(*(client.call(queue, Ping()) for _ in range(32)))
+    replies = await asyncio.gather(*(client.request(queue, Ping()) for _ in range(32)))
     await server.stop()
     assert len(replies) == 32
     assert all(Pong.model_validate_json(r).service == "echo" for r in replies)
@@ -81,7 +82,7 @@ async def test_domain_error_comes_back_typed(
     queue = f"test.missing.{uuid.uuid4().hex[:8]}"
     server = await _serve(connection, queue, missing)
     with pytest.raises(RemoteError) as caught:
-        await client.call(queue, Ping())
+        await client.request(queue, Ping())
     await server.stop()
     assert caught.value.reply.code == ErrorCode.NOT_FOUND
     assert caught.value.reply.extra == {"item": "x"}
@@ -96,7 +97,7 @@ async def test_a_crashing_handler_still_answers(
     queue = f"test.broken.{uuid.uuid4().hex[:8]}"
     server = await _serve(connection, queue, broken)
     with pytest.raises(RemoteError) as caught:
-        await client.call(queue, Ping(), timeout=3)
+        await client.request(queue, Ping(), timeout=3)
     await server.stop()
     assert caught.value.reply.code == ErrorCode.INTERNAL
     assert "bug" not in caught.value.reply.detail, "no internals leak to the caller"
@@ -109,7 +110,7 @@ async def test_unanswered_call_times_out_and_its_request_expires_unprocessed(
     channel = await connection.channel()
     await channel.declare_queue(queue, durable=True)
     with pytest.raises(RpcTimeout):
-        await client.call(queue, Ping(), timeout=0.3)
+        await client.request(queue, Ping(), timeout=0.3)
     await asyncio.sleep(0.3)
     echo = SlowEcho()
     server = await _serve(connection, queue, echo.handle)
@@ -123,5 +124,5 @@ async def test_unreachable_broker_fails_fast() -> None:
     await client.start()
     async with asyncio.timeout(1):
         with pytest.raises(BrokerUnavailable):
-            await client.call("users.get", Ping())
+            await client.request("users.get", Ping())
     await client.close()

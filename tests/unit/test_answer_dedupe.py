@@ -8,11 +8,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel
-
 from ai_worker.answerers import Answer, AnswerFailed, OnDelta, OnReset
 from ai_worker.knowledge import Hit, KnowledgeBase, Passage
 from ai_worker.worker import AnswerWorker
+from contracts.base import Command
 from contracts.chat import FailMessage, GetMessage, MessageCreated, MessagePublic, SealMessage, Turn
 from contracts.enums import MessageStatus
 from contracts.events import CloudEvent
@@ -25,9 +24,9 @@ class Chat:
     def __init__(self, status: MessageStatus) -> None:
         self.status, self.calls = status, []  # type: ignore[var-annotated]
 
-    async def call(self, queue: str, payload: BaseModel, *, timeout: float | None = None) -> bytes:
-        self.calls.append(queue)
-        if queue == GetMessage.queue:
+    async def call(self, command: Command, *, timeout: float | None = None) -> bytes:
+        self.calls.append(command.queue)
+        if isinstance(command, GetMessage):
             return _message(self.status).model_dump_json().encode()
         return b""
 

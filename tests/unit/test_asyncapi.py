@@ -13,9 +13,16 @@ import pytest
 from fastapi.testclient import TestClient
 
 from contracts.enums import IssueType, Priority, TicketStatus
-from contracts.events import CONTENT_TYPE, EVENT_CATALOG, CloudEvent, EventTypes
+from contracts.events import (
+    CONTENT_TYPE,
+    EVENT_CATALOG,
+    CloudEvent,
+    TicketCreated,
+    TicketStatusChanged,
+    TicketUpdated,
+)
 from contracts.names import EVENTS_EXCHANGE, routing_key
-from contracts.tickets import TicketPublic, TicketStatusChanged
+from contracts.tickets import TicketPublic
 from examples import ticket_subscriber
 from gateway.app import create_app
 from gateway.asyncapi import asyncapi_document
@@ -79,7 +86,7 @@ def status_changed_event() -> CloudEvent:
     body = {
         "id": str(uuid.uuid4()),
         "source": "ticket_service",
-        "type": EventTypes.TICKET_STATUS_CHANGED,
+        "type": TicketStatusChanged.event_type,
         "subject": str(ticket.id),
         "time": "2025-03-01T12:30:00Z",
         "data": data.model_dump(mode="json"),
@@ -136,7 +143,7 @@ def test_every_payload_is_the_envelope_around_its_models_schema() -> None:
 
 def test_status_changed_data_has_ticket_from_to_and_actor() -> None:
     document = asyncapi_document()
-    payload = payload_of(document, EventTypes.TICKET_STATUS_CHANGED)
+    payload = payload_of(document, TicketStatusChanged.event_type)
     data = resolve(document, payload["properties"]["data"])
     assert set(data["properties"]) == {"ticket", "from", "to", "actor_id"}
     status = resolve(document, data["properties"]["to"])
@@ -194,7 +201,7 @@ def test_the_example_formats_a_status_change() -> None:
     assert f"by={event.data['actor_id']}" in line
 
 
-@pytest.mark.parametrize("event_type", [EventTypes.TICKET_CREATED, "support.ticket.archived"])
+@pytest.mark.parametrize("event_type", [TicketCreated.event_type, "support.ticket.archived"])
 def test_the_example_formats_other_ticket_events(event_type: str) -> None:
     event = status_changed_event()
     event = event.model_copy(update={"type": event_type, "data": event.data["ticket"]})
@@ -207,7 +214,7 @@ def test_the_example_formats_an_update_with_its_changes() -> None:
     event = status_changed_event()
     data = {"ticket": event.data["ticket"], "actor_id": event.data["actor_id"]}
     data["changes"] = [{"field": "priority", "from": "normal", "to": "high"}]
-    event = event.model_copy(update={"type": EventTypes.TICKET_UPDATED, "data": data})
+    event = event.model_copy(update={"type": TicketUpdated.event_type, "data": data})
     line = ticket_subscriber.format_line(event)
     assert f"ticket={event.data['ticket']['id']}" in line
     assert "priority: normal -> high" in line

@@ -6,43 +6,56 @@ import pytest
 from contracts.enums import ErrorCode
 from contracts.rpc import REPLY_ERROR, REPLY_OK, ErrorReply, Ping, Pong
 from servicekit.errors import Conflict
-from servicekit.rpc_server import RpcRouter, dispatch
+from servicekit.rpc_server import dispatch
+from servicekit.usecases import UseCases
 
-router: RpcRouter[None] = RpcRouter()
+router: UseCases[None] = UseCases()
 
 
-@router.command("ok")
 async def ok(command: Ping, _: None) -> Pong:
     return Pong(service="s", database=True)
 
 
-@router.command("nothing")
+router.serve("ok", Ping, ok)
+
+
 async def nothing(command: Ping, _: None) -> None:
     return None
 
 
-@router.command("conflict")
+router.serve("nothing", Ping, nothing)
+
+
 async def conflict(command: Ping, _: None) -> None:
     raise Conflict("taken", ticket_id="t-1")
 
 
-@router.command("bug")
+router.serve("conflict", Ping, conflict)
+
+
 async def bug(command: Ping, _: None) -> None:
     raise KeyError("secret internals")
 
 
-@router.command("db-down")
+router.serve("bug", Ping, bug)
+
+
 async def db_down(command: Ping, _: None) -> None:
     raise ConnectionRefusedError("connect call failed")
 
 
-@router.command("db-gone")
+router.serve("db-down", Ping, db_down)
+
+
 async def db_gone(command: Ping, _: None) -> None:
     raise asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation")
 
 
+router.serve("db-gone", Ping, db_gone)
+
+
 async def run(queue: str, body: bytes = b"{}") -> tuple[str, bytes]:
-    return await dispatch(router.routes[queue], None, body)
+    return await dispatch(router.routes[queue], lambda: None, body)
 
 
 async def test_result_is_the_bare_json() -> None:

@@ -8,9 +8,9 @@ import pytest
 from contracts.enums import Role, TicketStatus
 from contracts.rpc import Actor
 from servicekit.errors import Forbidden, NotFound
-from ticket_service import policy
-from ticket_service.errors import InvalidTransition
-from ticket_service.workflow import check_transition
+from ticket_service.tickets import policy
+from ticket_service.tickets.errors import InvalidTransition
+from ticket_service.tickets.workflow import check_transition
 
 S = TicketStatus
 ALLOWED = {
