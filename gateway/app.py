@@ -16,7 +16,7 @@ from gateway.routers import auth, chats, events, health, tickets, users
 from gateway.security import TokenVerifier
 from gateway.settings import GatewaySettings
 from gateway.streams import StreamHub
-from servicekit import heap
+from servicekit import bus, heap
 from servicekit.logs import configure_logging
 from servicekit.rpc_client import RpcClient
 from servicekit.tracing import configure_tracing, exporters_from_env
@@ -29,6 +29,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level, json=settings.log_json)
         configure_tracing("gateway")
+        bus.configure(shortcuts=settings.amqp_shortcuts)
         app.state.rpc = RpcClient(settings.amqp_url, timeout=settings.rpc_timeout, name="gateway")
         app.state.streams = StreamHub(settings.amqp_url)
         app.state.revocations = RevocationList(

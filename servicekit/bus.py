@@ -1,29 +1,19 @@
-"""The AMQP connection of a process, the exchanges everyone relies on, and the hot path of
-publishing and acknowledging.
+"""The AMQP connection of a process, the exchanges everyone relies on, and publishing and
+acknowledging on the path every message takes.
 
 aio-pika keeps the connection and its channels, queues and consumers alive across broker
-restarts. On the path every message takes, though, its conveniences cost more than the
-protocol: a publish builds an ``aio_pika.Message`` and waits until the connection's writer task
-has put the frames on the socket, and an ack waits the same way. ``Publisher`` and ``ack`` hand
-the frames to aiormq (the protocol layer under aio-pika) and return once they are queued for
-the writer, in order with everything else on the connection: less than half the CPU of a
-publish (68 -> 28 µs measured here). Neither way tells that the broker got the frames; publisher
-confirms do, and a publish on a confirming channel still waits for its confirm.
-
-Frames queued together (a reply and the ack of its request, a relay's batch of events) then go
-out in one write rather than one each (``_Batches``): on loopback a write costs the writer tens
-of microseconds, and the broker a wake-up. That is aiormq's writer fed through its
-``FrameGenerator``, replaced for every connection of the process when this module is imported;
-aiormq is pinned, and ``tests/unit/test_bus.py`` holds the writer to it.
+restarts. Publishes and acks go through ``servicekit.amqp_shortcuts`` (straight to aiormq,
+without waiting for the socket) unless ``AMQP_SHORTCUTS=false`` (``configure``), when they are
+aio-pika's own.
 """
 
 import asyncio
 import dataclasses
 import logging
-from typing import Final, cast
+from datetime import datetime
+from typing import Any, Final
 
 import aio_pika
-import aiormq
 from aio_pika.abc import (
     AbstractChannel,
     AbstractIncomingMessage,
@@ -32,6 +22,7 @@ from aio_pika.abc import (
 )
 
 from contracts.names import AI_STREAM_EXCHANGE, DEAD_LETTER_EXCHANGE, EVENTS_EXCHANGE
+from servicekit import amqp_shortcuts
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +32,8 @@ async def connect(url: str, *, name: str, retry: bool = True) -> AbstractRobustC
 
     Once open, aio-pika reconnects by itself and restores channels, queues and consumers.
     """
+    if _shortcuts:
+        amqp_shortcuts.install()
     delay = 0.5
     while True:
         try:
@@ -61,14 +54,52 @@ async def declare_exchanges(channel: AbstractRobustChannel) -> None:
     await channel.declare_exchange(AI_STREAM_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=False)
 
 
-Properties = aiormq.spec.Basic.Properties
-"""A message's AMQP properties (``message_type`` is AMQP's ``type``)."""
+_shortcuts = True
+
+
+def configure(*, shortcuts: bool) -> None:
+    """Choose, once per process and before connecting, whether publishes and acks take the
+    shortcuts (see ``servicekit.amqp_shortcuts``); they do unless told otherwise."""
+    global _shortcuts
+    _shortcuts = shortcuts
+
+
 NOT_PERSISTENT: Final = int(aio_pika.DeliveryMode.NOT_PERSISTENT)
 PERSISTENT: Final = int(aio_pika.DeliveryMode.PERSISTENT)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Properties:
+    """A message's AMQP properties (``message_type`` is AMQP's ``type``)."""
+
+    content_type: str | None = None
+    delivery_mode: int | None = None
+    correlation_id: str | None = None
+    message_id: str | None = None
+    message_type: str | None = None
+    reply_to: str | None = None
+    expiration: str | None = None
+    timestamp: datetime | None = None
+    headers: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f: v for f in _FIELDS if (v := getattr(self, f)) is not None}
+
+    def message(self, body: bytes) -> aio_pika.Message:
+        """The aio-pika message of ``body`` with these properties (the plain path)."""
+        values = self.as_dict()
+        if "message_type" in values:
+            values["type"] = values.pop("message_type")
+        if "expiration" in values:  # AMQP's milliseconds; aio-pika takes seconds
+            values["expiration"] = int(values["expiration"]) / 1000
+        return aio_pika.Message(body, **values)
+
+
+_FIELDS = tuple(field.name for field in dataclasses.fields(Properties))
+
+
 class Publisher:
-    """Publishes to one exchange (the default one if unnamed) on one channel, through aiormq."""
+    """Publishes to one exchange (the default one if unnamed) on one channel."""
 
     def __init__(self, channel: AbstractChannel, exchange: str = "") -> None:
         self.channel, self.exchange = channel, exchange
@@ -83,64 +114,33 @@ class Publisher:
     ) -> None:
         """Publish ``body``, not mandatory (an unroutable message is dropped). On a channel with
         publisher confirms, wait for the broker's confirm (a nack raises ``DeliveryError``);
-        otherwise return once the frames are queued for the socket. A closed channel raises
-        ``ChannelInvalidStateError``.
-
-        ``properties`` belong to this message alone: aiormq writes a random ``message_id``
-        into them when they have none, so properties shared between publishes would give every
-        later message the first one's id."""
+        otherwise return once the frames are on their way. A closed channel raises
+        ``ChannelInvalidStateError``."""
         if self.channel.is_closed:
             raise aio_pika.exceptions.ChannelInvalidStateError(f"{self.channel!r} closed")
-        # aiormq's channel; its abstract type does not declare ``wait``.
-        underlay = cast(aiormq.Channel, await self.channel.get_underlay_channel())
-        await underlay.basic_publish(
-            body,
-            exchange=self.exchange,
-            routing_key=routing_key,
-            properties=properties,
-            timeout=timeout,
-            wait=False,
+        if _shortcuts:
+            await amqp_shortcuts.publish(
+                self.channel,
+                body,
+                exchange=self.exchange,
+                routing_key=routing_key,
+                properties=properties.as_dict(),
+                timeout=timeout,
+            )
+            return
+        exchange = (
+            self.channel.default_exchange
+            if not self.exchange
+            else await self.channel.get_exchange(self.exchange, ensure=False)
+        )
+        await exchange.publish(
+            properties.message(body), routing_key=routing_key, mandatory=False, timeout=timeout
         )
 
 
 async def ack(message: AbstractIncomingMessage) -> None:
-    """Acknowledge a delivery; return once the frame is queued for the socket."""
-    if message.delivery_tag is not None:  # None: consumed without acknowledgements
-        await message.channel.basic_ack(message.delivery_tag, wait=False)
-
-
-@dataclasses.dataclass(frozen=True)
-class _Batch(aiormq.abc.ChannelFrame):
-    """Frames queued together, written with one system call."""
-
-    parts: tuple[aiormq.abc.ChannelFrame, ...] = ()
-
-    @property
-    def should_drain(self) -> bool:
-        return any(part.should_drain for part in self.parts)
-
-    def drain(self) -> None:
-        for part in self.parts:
-            part.drain()
-
-
-class _Batches(aiormq.connection.FrameGenerator):
-    """What aiormq's writer task writes next: every frame queued by then, joined, up to and
-    including a frame that closes the connection (the writer stops after that one)."""
-
-    async def __anext__(self) -> aiormq.abc.ChannelFrame:
-        frame = await super().__anext__()
-        if frame.should_close or self.queue.empty():
-            return frame
-        parts = [frame]
-        while not self.queue.empty() and not parts[-1].should_close:
-            parts.append(self.queue.get_nowait())
-            self.queue.task_done()
-        return _Batch(
-            payload=b"".join(part.payload for part in parts),
-            should_close=parts[-1].should_close,
-            parts=tuple(parts),
-        )
-
-
-aiormq.connection.FrameGenerator = _Batches  # type: ignore[misc]
+    """Acknowledge a delivery."""
+    if _shortcuts:
+        await amqp_shortcuts.ack(message)
+    else:
+        await message.ack()

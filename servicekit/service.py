@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from contracts.events import CloudEvent
 from contracts.names import EVENTS_EXCHANGE, ping_queue, routing_key
 from contracts.rpc import Ping, Pong
-from servicekit import heap, metrics
+from servicekit import bus, heap, metrics
 from servicekit.bus import Publisher, connect, declare_exchanges
 from servicekit.consumer import Delivery, EventHandler, consume_events
 from servicekit.db import asyncpg_dsn, make_engine, make_sessions
@@ -66,6 +66,7 @@ class ServiceRuntime:
         configure_logging(self.settings.log_level, json=self.settings.log_json)
         configure_tracing(self.name)
         metrics.serve(self.settings.metrics_port)
+        bus.configure(shortcuts=self.settings.amqp_shortcuts)
         self._connection = await connect(self.settings.amqp_url, name=self.name)
         self.publish_channel = await self._connection.channel(publisher_confirms=True)
         await declare_exchanges(self.publish_channel)

@@ -33,6 +33,9 @@ class ServiceSettings(BaseSettings):
     best plan does not depend on their values."""
     outbox_poll_seconds: float = Field(default=2.0, gt=0)
     metrics_port: int = Field(default=0, ge=0, le=65535)
+    amqp_shortcuts: bool = True
+    """Publish and ack straight through aiormq, and join queued frames into one write
+    (``servicekit.amqp_shortcuts``); false: aio-pika's own publish and ack."""
 
 
 class AuthSettings(ServiceSettings):

@@ -2,13 +2,14 @@
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import aio_pika
 import pytest
 
 from contracts.enums import ErrorCode
 from contracts.rpc import Ping, Pong
+from servicekit import bus
 from servicekit.errors import NotFound
 from servicekit.rpc_client import BrokerUnavailable, RemoteError, RpcClient, RpcTimeout
 from servicekit.rpc_server import RpcServer
@@ -71,6 +72,37 @@ async def test_one_client_keeps_many_calls_in_flight(
     assert len(replies) == 32
     assert all(Pong.model_validate_json(r).service == "echo" for r in replies)
     assert echo.most_in_flight >= 16, "calls from one client must overlap, not queue up"
+
+
+@pytest.fixture
+def plain_amqp() -> Iterator[None]:
+    """Publishes and acks through aio-pika's own API, as with ``AMQP_SHORTCUTS=false``."""
+    bus.configure(shortcuts=False)
+    try:
+        yield
+    finally:
+        bus.configure(shortcuts=True)
+
+
+async def test_without_the_shortcuts_calls_are_answered_and_acked(
+    infra: Infra, plain_amqp: None
+) -> None:
+    connection = await aio_pika.connect_robust(infra.amqp_url)
+    client = RpcClient(infra.amqp_url, timeout=5, name="test-plain")
+    await client.start()
+    await client.wait_connected(10)
+    try:
+        echo, queue = SlowEcho(), f"test.plain.{uuid.uuid4().hex[:8]}"
+        server = await _serve(connection, queue, echo.handle)
+        replies = await asyncio.gather(*(client.request(queue, Ping()) for _ in range(8)))
+        await server.stop()
+        assert [Pong.model_validate_json(r).service for r in replies] == ["echo"] * 8
+        channel = await connection.channel()
+        declared = await channel.declare_queue(queue, durable=True, passive=True)
+        assert declared.declaration_result.message_count == 0, "every request was acked"
+    finally:
+        await client.close()
+        await connection.close()
 
 
 async def test_domain_error_comes_back_typed(

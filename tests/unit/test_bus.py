@@ -5,7 +5,9 @@ import asyncio
 import aiormq
 from aiormq.abc import ChannelFrame
 
-import servicekit.bus  # noqa: F401  (replaces aiormq's FrameGenerator)
+from servicekit import amqp_shortcuts
+
+amqp_shortcuts.install()  # replaces aiormq's FrameGenerator
 
 
 class Socket:

@@ -72,9 +72,7 @@ class FakeTicketStore:
             if all(getattr(t, name) == value for name, value in wanted.items())
         ]
 
-    async def page(
-        self, flt: TicketFilter, *, after: Key | None, limit: int
-    ) -> list[TicketPublic]:
+    async def page(self, flt: TicketFilter, *, after: Key | None, limit: int) -> list[TicketPublic]:
         rows = sorted(self._matching(flt), key=lambda t: (t.created_at, t.id), reverse=True)
         if after is not None:
             rows = [t for t in rows if (t.created_at, t.id) < after]
@@ -141,7 +139,9 @@ class FakeTicketStore:
         self._db.tickets[ticket_id] = changed
         return changed
 
-    async def record(self, ticket_id: uuid.UUID, actor_id: uuid.UUID, changes: list[Change]) -> None:
+    async def record(
+        self, ticket_id: uuid.UUID, actor_id: uuid.UUID, changes: list[Change]
+    ) -> None:
         at = self._db.clock.now()
         for change in changes:
             entry = HistoryEntry(
