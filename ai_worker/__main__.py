@@ -39,7 +39,9 @@ async def main() -> None:
     async with ServiceRuntime("ai", settings) as runtime:
         knowledge = KnowledgeBase.from_directory(settings.kb_dir)
         log.info("knowledge base: %d passages from %s", len(knowledge), settings.kb_dir)
-        rpc = RpcClient(settings.amqp_url, timeout=settings.rpc_timeout, name="ai")
+        rpc = RpcClient(
+            settings.amqp_url, timeout=settings.rpc_timeout, name="ai", spans=runtime.spans
+        )
         await rpc.start()
         stream = Publisher(await runtime.channel(), AI_STREAM_EXCHANGE)
         worker = AnswerWorker(

@@ -28,9 +28,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level, json=settings.log_json)
-        configure_tracing("gateway")
+        spans = configure_tracing("gateway")
         bus.configure(shortcuts=settings.amqp_shortcuts)
-        app.state.rpc = RpcClient(settings.amqp_url, timeout=settings.rpc_timeout, name="gateway")
+        app.state.rpc = RpcClient(
+            settings.amqp_url, timeout=settings.rpc_timeout, name="gateway", spans=spans
+        )
         app.state.streams = StreamHub(settings.amqp_url)
         app.state.revocations = RevocationList(
             settings.amqp_url, app.state.rpc, token_ttl=settings.access_token_ttl

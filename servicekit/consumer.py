@@ -19,7 +19,7 @@ from contracts.names import DEAD_LETTER_EXCHANGE, EVENTS_EXCHANGE
 from servicekit import tracing
 from servicekit.bus import ack
 from servicekit.metrics import EVENTS_HANDLED
-from servicekit.tracing import TRACEPARENT, TRACESTATE
+from servicekit.tracing import OFF, TRACEPARENT, TRACESTATE, Tracing
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,7 @@ async def consume_events(
     *,
     delivery_limit: int,
     access_log: bool = False,
+    spans: Tracing = OFF,
 ) -> None:
     """Start consuming ``queue`` with ``handler``.
 
@@ -90,8 +91,8 @@ async def consume_events(
             parent = tracing.carried(
                 message.headers.get(TRACEPARENT), message.headers.get(TRACESTATE)
             )
-        attributes = _span_attributes(queue, message, event) if tracing.ON else None
-        with tracing.continue_trace(parent, f"process {queue}", SpanKind.CONSUMER, attributes):
+        attributes = _span_attributes(queue, message, event) if spans.on else None
+        with spans.continue_trace(parent, f"process {queue}", SpanKind.CONSUMER, attributes):
             await handle(event, message)
 
     async def handle(event: CloudEvent, message: AbstractIncomingMessage) -> None:
@@ -99,7 +100,7 @@ async def consume_events(
         try:
             await handler(event, Delivery(redelivered=bool(message.redelivered)))
         except Exception as exc:
-            tracing.record_failure(exc)
+            spans.record_failure(exc)
             log.exception("%s: handling %s %s failed", queue, event.type, event.id)
             EVENTS_HANDLED.labels(queue, "error").observe(time.perf_counter() - started)
             await message.nack(requeue=True)

@@ -23,6 +23,7 @@ from contracts.rpc import DEADLINE_HEADER, REPLY_ERROR, ErrorReply
 from servicekit import tracing
 from servicekit.bus import NOT_PERSISTENT, Properties, Publisher, connect
 from servicekit.metrics import RPC_CALLS
+from servicekit.tracing import OFF, Tracing
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,9 @@ class RemoteError(RpcError):
 class RpcClient:
     """A process-wide client: ``await start()`` once, then ``await call(...)`` from any task."""
 
-    def __init__(self, url: str, *, timeout: float, name: str) -> None:
+    def __init__(self, url: str, *, timeout: float, name: str, spans: Tracing = OFF) -> None:
         self._url = url
+        self._spans = spans
         self._timeout = timeout
         self._name = name
         self._reply_queue = f"rpc.replies.{name}.{uuid.uuid4().hex[:12]}"
@@ -107,10 +109,10 @@ class RpcClient:
 
         The current trace context rides along in the message headers; with tracing on, the call
         is a CLIENT span named after the queue."""
-        if not tracing.ON:
+        if not self._spans.on:
             return await self._call(queue, payload, timeout)
         attributes = tracing.messaging(queue, "send", **{"messaging.operation.name": "publish"})
-        with tracing.start_span(f"send {queue}", SpanKind.CLIENT, attributes) as span:
+        with self._spans.start_span(f"send {queue}", SpanKind.CLIENT, attributes) as span:
             try:
                 return await self._call(queue, payload, timeout)
             except RemoteError as exc:

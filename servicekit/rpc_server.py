@@ -22,7 +22,7 @@ from servicekit.bus import NOT_PERSISTENT, Properties, Publisher, ack
 from servicekit.db import is_database_unavailable
 from servicekit.errors import DomainError
 from servicekit.metrics import RPC_HANDLED
-from servicekit.tracing import TRACEPARENT, TRACESTATE
+from servicekit.tracing import OFF, TRACEPARENT, TRACESTATE, Tracing
 from servicekit.usecases import Route, UseCases
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,9 @@ def _validation_errors(exc: ValidationError) -> list[FieldError]:
     ]
 
 
-async def dispatch(route: Route, units_of_work: UnitsOfWork, body: bytes) -> tuple[str, bytes]:
+async def dispatch(
+    route: Route, units_of_work: UnitsOfWork, body: bytes, spans: Tracing = OFF
+) -> tuple[str, bytes]:
     """Run one command's use case in a unit of work of its own; return the reply's type and
     body. Never raises."""
     try:
@@ -53,7 +55,7 @@ async def dispatch(route: Route, units_of_work: UnitsOfWork, body: bytes) -> tup
     except ValidationError as exc:
         return REPLY_ERROR, _error(ErrorCode.VALIDATION, "invalid command", _validation_errors(exc))
     except Exception as exc:
-        tracing.record_failure(exc)
+        spans.record_failure(exc)
         if is_database_unavailable(exc):
             log.warning("%s: database unavailable: %s", route.queue, exc)
             return REPLY_ERROR, _error(ErrorCode.UNAVAILABLE, "database unavailable, try again")
@@ -76,8 +78,10 @@ class RpcServer:
         units_of_work: UnitsOfWork,
         *,
         access_log: bool = False,
+        spans: Tracing = OFF,
     ) -> None:
         self._channel = channel
+        self._spans = spans
         self._replies = Publisher(channel)
         self._use_cases = use_cases
         self._units_of_work = units_of_work
@@ -116,10 +120,12 @@ class RpcServer:
                 "process",
                 **{"messaging.message.conversation_id": message.correlation_id or ""},
             )
-            if tracing.ON
+            if self._spans.on
             else None
         )
-        with tracing.continue_trace(parent, f"process {route.queue}", SpanKind.SERVER, attributes):
+        with self._spans.continue_trace(
+            parent, f"process {route.queue}", SpanKind.SERVER, attributes
+        ):
             await self._answer_traced(route, message)
 
     async def _answer_traced(self, route: Route, message: AbstractIncomingMessage) -> None:
@@ -129,7 +135,7 @@ class RpcServer:
             log.info("%s: caller gave up before we got to it, dropped", route.queue)
             await ack(message)
             return
-        reply_type, body = await dispatch(route, self._units_of_work, message.body)
+        reply_type, body = await dispatch(route, self._units_of_work, message.body, self._spans)
         if message.reply_to:
             reply = Properties(
                 content_type="application/json",

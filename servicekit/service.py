@@ -30,7 +30,7 @@ from servicekit.logs import configure_logging
 from servicekit.outbox import OutboxRelay
 from servicekit.rpc_server import RpcServer, UnitsOfWork
 from servicekit.settings import ServiceSettings
-from servicekit.tracing import configure_tracing
+from servicekit.tracing import OFF, Tracing, configure_tracing
 from servicekit.uow import Database
 from servicekit.usecases import UseCases
 
@@ -54,6 +54,8 @@ class ServiceRuntime:
         self._stop = asyncio.Event()
         self._consumed: list[str] = []
         self._exit_code = 0
+        self.spans: Tracing = OFF
+        """This process's spans (on if the environment asks, see ``servicekit.tracing``)."""
         self.publish_channel: AbstractRobustChannel | None = None
 
     @property
@@ -64,7 +66,7 @@ class ServiceRuntime:
 
     async def __aenter__(self) -> Self:
         configure_logging(self.settings.log_level, json=self.settings.log_json)
-        configure_tracing(self.name)
+        self.spans = configure_tracing(self.name)
         metrics.serve(self.settings.metrics_port)
         bus.configure(shortcuts=self.settings.amqp_shortcuts)
         self._connection = await connect(self.settings.amqp_url, name=self.name)
@@ -96,7 +98,13 @@ class ServiceRuntime:
         assert self._connection is not None
         channel = await self._connection.channel(publisher_confirms=False)
         await channel.set_qos(prefetch_count=self.settings.rpc_prefetch)
-        server = RpcServer(channel, use_cases, units_of_work, access_log=self.settings.access_log)
+        server = RpcServer(
+            channel,
+            use_cases,
+            units_of_work,
+            access_log=self.settings.access_log,
+            spans=self.spans,
+        )
         await server.start()
         self._servers.append(server)
         self._consumed.extend(use_cases.routes)
@@ -131,6 +139,7 @@ class ServiceRuntime:
             handler,
             delivery_limit=self.settings.event_delivery_limit,
             access_log=self.settings.access_log,
+            spans=self.spans,
         )
         self._consumed.append(queue)
 

@@ -52,10 +52,6 @@ TRACE_ID_HEADER: Final = "X-Trace-Id"
 MAX_TRACESTATE = 512
 """Longer ``tracestate`` values are dropped (W3C: vendors may truncate past 512 characters)."""
 
-ON = False
-"""Whether spans are recorded and exported in this process (set by ``configure_tracing``)."""
-
-_tracer: trace.Tracer = trace.NoOpTracer()
 _TRACEPARENT_RE = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
 _ZERO_TRACE, _ZERO_SPAN = "0" * 32, "0" * 16
 _EXPORTERS = ("otlp", "console")
@@ -91,22 +87,21 @@ def exporters_from_env(env: Mapping[str, str]) -> list[str]:
     return [name for name in _EXPORTERS if name in listed]
 
 
-def configure_tracing(service_name: str, env: Mapping[str, str] | None = None) -> bool:
-    """Record and export spans if the environment asks for it; return whether it does.
+def configure_tracing(service_name: str, env: Mapping[str, str] | None = None) -> "Tracing":
+    """Record and export spans if the environment asks for it: the process's ``Tracing``.
 
     Installs an SDK ``TracerProvider`` (resource ``service.name`` = ``service_name``, namespace
     ``support-desk``, plus ``OTEL_RESOURCE_ATTRIBUTES``) with a ``BatchSpanProcessor`` per
     exporter: OTLP over HTTP/protobuf (endpoint, headers, timeout from the usual
     ``OTEL_EXPORTER_OTLP_*``) or the console. The sampler follows ``OTEL_TRACES_SAMPLER``
-    (default: parent-based, always on). Otherwise leaves the API's no-op provider in place.
+    (default: parent-based, always on), and makes it OpenTelemetry's global provider (FastAPI's
+    HTTP spans use it). Otherwise leaves the API's no-op provider in place and answers ``OFF``.
+    Call it once per process.
     """
-    global ON, _tracer
-    if ON:
-        return True
     env = os.environ if env is None else env
     exporters = exporters_from_env(env)
     if not exporters:
-        return False
+        return OFF
     # Imported here: a process that does not trace does not load the SDK at all.
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
@@ -133,10 +128,8 @@ def configure_tracing(service_name: str, env: Mapping[str, str] | None = None) -
             exporter = ConsoleSpanExporter()
         provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
-    _tracer = provider.get_tracer("servicekit")
-    ON = True
     log.info("tracing on: %s exporting spans (%s)", service_name, ", ".join(exporters))
-    return True
+    return Tracing(provider.get_tracer("servicekit"))
 
 
 # -- The context that travels --------------------------------------------------------------
@@ -323,29 +316,48 @@ class Current(Attached):
         self._span.end()
 
 
-def continue_trace(
-    parent: Carried | None, name: str, kind: SpanKind, attributes: Attributes
-) -> AbstractContextManager[Any]:
-    """Work on behalf of a message: a span of ``kind`` under ``parent`` when tracing is on, else
-    ``parent`` made current as it came (so log lines carry its ids). A message without a
-    context starts a new trace either way."""
-    if not ON:
-        return Attached(new_trace() if parent is None else parent)
-    parent_context = Context() if parent is None else trace.set_span_in_context(parent, Context())
-    return Current(
-        _tracer.start_span(name, context=parent_context, kind=kind, attributes=attributes)
-    )
+class Tracing:
+    """The spans of one process: made by ``tracer`` when tracing is on, none at all when off
+    (``OFF``). The runtime makes it once (``configure_tracing``) and hands it to what serves,
+    calls and consumes."""
+
+    __slots__ = ("_tracer",)
+
+    def __init__(self, tracer: trace.Tracer | None = None) -> None:
+        self._tracer = tracer
+
+    @property
+    def on(self) -> bool:
+        return self._tracer is not None
+
+    def continue_trace(
+        self, parent: Carried | None, name: str, kind: SpanKind, attributes: Attributes
+    ) -> AbstractContextManager[Any]:
+        """Work on behalf of a message: a span of ``kind`` under ``parent`` when tracing is on,
+        else ``parent`` made current as it came (so log lines carry its ids). A message without
+        a context starts a new trace either way."""
+        if self._tracer is None:
+            return Attached(new_trace() if parent is None else parent)
+        parent_context = (
+            Context() if parent is None else trace.set_span_in_context(parent, Context())
+        )
+        return Current(
+            self._tracer.start_span(name, context=parent_context, kind=kind, attributes=attributes)
+        )
+
+    def start_span(self, name: str, kind: SpanKind, attributes: Attributes) -> Current:
+        """A span under the current one, current in the block (only when ``on``)."""
+        assert self._tracer is not None, "tracing is off"
+        return Current(self._tracer.start_span(name, kind=kind, attributes=attributes))
+
+    def record_failure(self, exc: BaseException) -> None:
+        """Mark the current span failed by ``exc`` (an error handled without re-raising)."""
+        if self._tracer is not None:
+            _mark_failed(trace.get_current_span(), exc)
 
 
-def start_span(name: str, kind: SpanKind, attributes: Attributes) -> Current:
-    """A span under the current one, current in the block (call only when ``ON``)."""
-    return Current(_tracer.start_span(name, kind=kind, attributes=attributes))
-
-
-def record_failure(exc: BaseException) -> None:
-    """Mark the current span failed by ``exc`` (an error handled without re-raising)."""
-    if ON:
-        _mark_failed(trace.get_current_span(), exc)
+OFF: Final = Tracing()
+"""No spans: the trace context is only passed along."""
 
 
 def _mark_failed(span: Span, exc: BaseException) -> None:

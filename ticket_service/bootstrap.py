@@ -16,7 +16,9 @@ USE_CASES: UseCases[TicketsUnitOfWork] = UseCases.joined([tickets])
 async def main() -> None:
     settings = TicketSettings()
     async with ServiceRuntime("tickets", settings, outbox=outbox) as runtime:
-        rpc = RpcClient(settings.amqp_url, timeout=settings.rpc_timeout, name="tickets")
+        rpc = RpcClient(
+            settings.amqp_url, timeout=settings.rpc_timeout, name="tickets", spans=runtime.spans
+        )
         await rpc.start()
         directory = RpcDirectory(rpc)
 

@@ -75,8 +75,8 @@ def test_exporters_are_off_unless_configured(env: dict[str, str], expected: list
 
 
 def test_configure_tracing_does_nothing_without_exporters() -> None:
-    assert tracing.configure_tracing("unit", env={}) is False
-    assert tracing.ON is False
+    assert tracing.configure_tracing("unit", env={}) is tracing.OFF
+    assert not tracing.OFF.on
     assert not tracing.Carried(TP).is_recording()
 
 
@@ -132,10 +132,10 @@ def test_http_headers_give_the_clients_context_or_a_new_one() -> None:
 
 def test_off_continue_trace_makes_the_context_current_without_a_span() -> None:
     parent = tracing.carried(TP)
-    with tracing.continue_trace(parent, "process q", SpanKind.SERVER, None):
+    with tracing.OFF.continue_trace(parent, "process q", SpanKind.SERVER, None):
         assert trace.get_current_span() is parent
     assert tracing.current_ids() == ("", "")
-    with tracing.continue_trace(None, "process q", SpanKind.SERVER, None):
+    with tracing.OFF.continue_trace(None, "process q", SpanKind.SERVER, None):
         started = tracing.current_trace_id()  # a message without context: a new trace
     assert len(started) == 32
     assert tracing.current_ids() == ("", "")
@@ -275,14 +275,12 @@ def test_the_context_stays_for_the_error_handler_outside() -> None:
 
 
 @pytest.fixture
-def spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
-    """Tracing on in this test only, into memory (the global provider is left alone)."""
+def exported() -> Iterator[tuple[tracing.Tracing, InMemorySpanExporter]]:
+    """Tracing on for what the test hands it to, into memory (no global provider)."""
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    monkeypatch.setattr(tracing, "ON", True)
-    monkeypatch.setattr(tracing, "_tracer", provider.get_tracer("test"))
-    yield exporter
+    yield tracing.Tracing(provider.get_tracer("test")), exporter
     provider.shutdown()
 
 
@@ -290,19 +288,22 @@ def _by_name(exporter: InMemorySpanExporter) -> dict[str, ReadableSpan]:
     return {span.name: span for span in exporter.get_finished_spans()}
 
 
-def test_on_spans_chain_across_hops(spans: InMemorySpanExporter) -> None:
+def test_on_spans_chain_across_hops(
+    exported: tuple[tracing.Tracing, InMemorySpanExporter],
+) -> None:
+    on, spans = exported
     """gateway-ish client span -> headers -> server span -> event -> consumer span."""
     attributes = tracing.messaging("chat.message.add", "process")
     headers: dict[str, Any] = {}
     with (
-        tracing.continue_trace(tracing.carried(TP), "process http", SpanKind.SERVER, None),
-        tracing.start_span("send chat.message.add", SpanKind.CLIENT, attributes),
+        on.continue_trace(tracing.carried(TP), "process http", SpanKind.SERVER, None),
+        on.start_span("send chat.message.add", SpanKind.CLIENT, attributes),
     ):
         tracing.inject(headers)
     server_parent = tracing.carried(headers["traceparent"])
-    with tracing.continue_trace(server_parent, "process chat.message.add", SpanKind.SERVER, None):
+    with on.continue_trace(server_parent, "process chat.message.add", SpanKind.SERVER, None):
         event_traceparent, _ = tracing.current_headers()
-    with tracing.continue_trace(
+    with on.continue_trace(
         tracing.carried(event_traceparent), "process ai.message-created", SpanKind.CONSUMER, None
     ):
         pass
@@ -319,10 +320,13 @@ def test_on_spans_chain_across_hops(spans: InMemorySpanExporter) -> None:
     assert call.attributes["messaging.destination.name"] == "chat.message.add"
 
 
-def test_on_a_message_without_context_starts_a_new_trace(spans: InMemorySpanExporter) -> None:
+def test_on_a_message_without_context_starts_a_new_trace(
+    exported: tuple[tracing.Tracing, InMemorySpanExporter],
+) -> None:
+    on, spans = exported
     token = otel_context.attach(trace.set_span_in_context(tracing.Carried(TP)))
     try:  # whatever is current around it: a message without context is a root
-        with tracing.continue_trace(None, "process q", SpanKind.SERVER, None):
+        with on.continue_trace(None, "process q", SpanKind.SERVER, None):
             pass
     finally:
         otel_context.detach(token)
@@ -330,10 +334,13 @@ def test_on_a_message_without_context_starts_a_new_trace(spans: InMemorySpanExpo
     assert span.parent is None
 
 
-def test_on_failures_mark_the_span(spans: InMemorySpanExporter) -> None:
-    with tracing.continue_trace(None, "handled", SpanKind.SERVER, None):
-        tracing.record_failure(ValueError("bad"))
-    with pytest.raises(KeyError), tracing.continue_trace(None, "raised", SpanKind.SERVER, None):
+def test_on_failures_mark_the_span(
+    exported: tuple[tracing.Tracing, InMemorySpanExporter],
+) -> None:
+    on, spans = exported
+    with on.continue_trace(None, "handled", SpanKind.SERVER, None):
+        on.record_failure(ValueError("bad"))
+    with pytest.raises(KeyError), on.continue_trace(None, "raised", SpanKind.SERVER, None):
         raise KeyError("k")
     found = _by_name(spans)
     for name in ("handled", "raised"):
