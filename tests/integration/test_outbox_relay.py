@@ -20,7 +20,7 @@ from servicekit.db import make_engine, make_sessions
 from servicekit.migrations import upgrade_all
 from servicekit.outbox import OutboxRelay, record_event
 from support.infra import Infra, infra_or_fail
-from users_service.models import outbox
+from users_service.schema import outbox
 
 EVENT_TYPE = "support.user.deleted"
 POLL_NEVER = 60.0

@@ -1,36 +1,43 @@
 """Password hashing with argon2id, off the event loop (a hash costs tens of milliseconds)."""
 
 import asyncio
-import os
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-_hasher = PasswordHasher()
-# Each argon2 hash holds 64 MiB while it runs: bound how many run at once, whatever the number
-# of commands in flight, so a burst of sign-ins cannot exhaust the service's memory.
-_HASHING = asyncio.Semaphore(int(os.environ.get("PASSWORD_HASH_CONCURRENCY", "2")))
-# Verified when the email is unknown, so a login takes as long whether or not the user exists.
-_DUMMY_HASH = _hasher.hash("not-a-real-password-0")
 
+class Passwords:
+    """The hashing of one process: argon2id (the library's defaults unless told otherwise),
+    at most ``concurrency`` hashes at once (``PASSWORD_HASH_CONCURRENCY``).
 
-async def hash_password(password: str) -> str:
-    async with _HASHING:
-        return await asyncio.to_thread(_hasher.hash, password)
+    Each argon2 hash holds 64 MiB while it runs: bounding how many run at once, whatever the
+    number of commands in flight, keeps a burst of sign-ins from exhausting the service's
+    memory. Unit tests give a cheap ``hasher``; the rules are the same."""
 
+    def __init__(self, concurrency: int, hasher: PasswordHasher | None = None) -> None:
+        self._hasher = hasher or PasswordHasher()
+        self._hashing = asyncio.Semaphore(concurrency)
+        # Verified when the email is unknown, so a login takes as long whether or not the user
+        # exists.
+        self._dummy_hash = self._hasher.hash("not-a-real-password-0")
 
-async def verify_password(password_hash: str | None, password: str) -> bool:
-    """True when ``password`` matches; always does the work of one verification."""
+    async def hash(self, password: str) -> str:
+        async with self._hashing:
+            return await asyncio.to_thread(self._hasher.hash, password)
 
-    def verify() -> bool:
-        try:
-            return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
-        except (VerificationError, InvalidHashError):
-            return False
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        """True when ``password`` matches; always does the work of one verification."""
 
-    async with _HASHING:
-        return await asyncio.to_thread(verify)
+        def verify() -> bool:
+            try:
+                verified = self._hasher.verify(password_hash or self._dummy_hash, password)
+            except (VerificationError, InvalidHashError):
+                return False
+            return verified and bool(password_hash)
 
+        async with self._hashing:
+            return await asyncio.to_thread(verify)
 
-def needs_rehash(password_hash: str) -> bool:
-    return _hasher.check_needs_rehash(password_hash)
+    def needs_rehash(self, password_hash: str) -> bool:
+        """True when ``password_hash`` was made with other parameters than this hasher's."""
+        return self._hasher.check_needs_rehash(password_hash)

@@ -1,19 +1,26 @@
-"""Queries of the ``users`` schema. Returns rows and models; raises nothing HTTP-ish."""
+"""Where users are kept: what the use cases need (``UserStore``) and its SQL.
+
+Reads are single statements on the engine's own connections (no transaction); changes, and
+the reads that must see them, run in the unit of work's session, inside ``async with uow:``.
+"""
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, and_, bindparam, delete, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import IntegrityError
 
 from contracts.enums import Role
 from contracts.users import UserPublic
-from servicekit.db import Queries, Sql
-from servicekit.pagination import keyset_past
-from users_service.models import RefreshToken, SessionRevocation, User
-from users_service.search import contains
+from servicekit.db import Sql, now_as_sql
+from servicekit.pagination import Key, keyset_past
+from servicekit.uow import SqlUnitOfWork
+from users_service.users.models import User
+from users_service.users.search import contains
 
 
 @dataclass(frozen=True)
@@ -21,6 +28,64 @@ class UserFilter:
     q: str | None
     role: Role | None
     include_deleted: bool
+
+
+@dataclass(frozen=True)
+class Account:
+    """What logging in and issuing tokens need of a user (its hash never leaves the service)."""
+
+    id: uuid.UUID
+    role: Role
+    password_hash: str
+    deleted_at: datetime | None
+
+
+class EmailTaken(Exception):
+    """Another user has this email (whatever its case): the database's unique index says so."""
+
+
+class UserStore(Protocol):
+    async def get(self, user_id: uuid.UUID) -> UserPublic | None: ...
+
+    async def page(self, flt: UserFilter, *, after: Key | None, limit: int) -> list[UserPublic]:
+        """Newest first, ``limit + 1`` rows."""
+        ...
+
+    async def count(self, flt: UserFilter) -> int: ...
+
+    async def account_by_email(self, email: str) -> Account | None:
+        """The account whose email is ``email`` whatever its case (soft-deleted or not)."""
+        ...
+
+    async def account(self, user_id: uuid.UUID) -> Account | None:
+        """The account, read in the unit of work's transaction."""
+        ...
+
+    async def add(
+        self, *, email: str, full_name: str, role: Role, password_hash: str
+    ) -> UserPublic:
+        """The new user; ``EmailTaken`` if the email is someone's already."""
+        ...
+
+    async def lock(self, user_id: uuid.UUID) -> UserPublic | None:
+        """The user, locked until the unit of work ends."""
+        ...
+
+    async def change(self, user_id: uuid.UUID, values: dict[str, Any]) -> UserPublic:
+        """Set ``values`` (columns of the user: ``email``, ``full_name``, ``role``,
+        ``password_hash``, ``deleted_at``; ``NOW`` is the transaction's time); the user as it
+        is then (``updated_at`` is the transaction's time too). ``EmailTaken`` if the new
+        email is someone else's."""
+        ...
+
+    async def rehash(self, user_id: uuid.UUID, *, old: str, new: str) -> None:
+        """Replace the user's password hash ``old`` by ``new`` (a hash of the same password
+        with today's parameters), unless it changed meanwhile."""
+        ...
+
+    async def delete(self, user_id: uuid.UUID) -> None:
+        """Erase the user (their refresh tokens go with them)."""
+        ...
 
 
 def _like_pattern(q: str) -> str:
@@ -43,23 +108,37 @@ def _conditions(flt: UserFilter) -> list[ColumnElement[bool]]:
     return conditions
 
 
+def _is_email_taken(exc: IntegrityError) -> bool:
+    return "uq_users_email_lower" in str(exc.orig)
+
+
 PUBLIC_COLUMNS = tuple(User.__table__.c[name] for name in UserPublic.model_fields)
+ACCOUNT_COLUMNS = (User.id, User.role, User.password_hash, User.deleted_at)
 _GET = Sql.of(select(*PUBLIC_COLUMNS).where(User.id == bindparam("user_id")))
+_ACCOUNT_BY_EMAIL = Sql.of(
+    select(*ACCOUNT_COLUMNS).where(func.lower(User.email) == bindparam("email"))
+)
 
 
-class UserReads:
-    """The read paths of users, one statement each, as wire models."""
+def _account(row: Mapping[str, Any] | RowMapping) -> Account:
+    return Account(
+        id=row["id"],
+        role=Role(row["role"]),  # asyncpg reads an enum as its text
+        password_hash=row["password_hash"],
+        deleted_at=row["deleted_at"],
+    )
 
-    def __init__(self, queries: Queries) -> None:
-        self.queries = queries
+
+class UserRepository:
+    """``UserStore`` on Postgres."""
+
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
 
     async def get(self, user_id: uuid.UUID) -> UserPublic | None:
-        return await self.queries.one_as(UserPublic, _GET, user_id=user_id)
+        return await self._uow.queries.one_as(UserPublic, _GET, user_id=user_id)
 
-    async def page(
-        self, flt: UserFilter, *, after: tuple[datetime, uuid.UUID] | None, limit: int
-    ) -> list[UserPublic]:
-        """Newest first; ``limit + 1`` rows so the caller knows whether a next page exists."""
+    async def page(self, flt: UserFilter, *, after: Key | None, limit: int) -> list[UserPublic]:
         conditions = _conditions(flt)
         if after is not None:
             conditions.append(keyset_past(User.created_at, User.id, after, newest_first=True))
@@ -69,112 +148,61 @@ class UserReads:
             .order_by(User.created_at.desc(), User.id.desc())
             .limit(limit + 1)
         )
-        return await self.queries.all_as(UserPublic, stmt)
+        return await self._uow.queries.all_as(UserPublic, stmt)
 
     async def count(self, flt: UserFilter) -> int:
         stmt = select(func.count()).select_from(User).where(and_(*_conditions(flt)))
-        return int(await self.queries.scalar(stmt))
+        return int(await self._uow.queries.scalar(stmt))
 
+    async def account_by_email(self, email: str) -> Account | None:
+        row = await self._uow.queries.one(_ACCOUNT_BY_EMAIL, email=email.lower())
+        return None if row is None else _account(row)
 
-class UserRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    async def get(self, user_id: uuid.UUID, *, for_update: bool = False) -> User | None:
-        stmt = select(User).where(User.id == user_id)
-        if for_update:
-            stmt = stmt.with_for_update()
-        return (await self.session.execute(stmt)).scalar_one_or_none()
-
-    async def get_by_email(self, email: str) -> User | None:
-        stmt = select(User).where(func.lower(User.email) == email.lower())
-        return (await self.session.execute(stmt)).scalar_one_or_none()
-
-    async def add(self, **values: Any) -> User:
-        user = User(**values)
-        self.session.add(user)
-        await self.session.flush()
-        await self.session.refresh(user)
-        return user
-
-    async def delete(self, user_id: uuid.UUID) -> None:
-        await self.session.execute(delete(User).where(User.id == user_id))
-
-
-class RefreshTokenRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    async def account(self, user_id: uuid.UUID) -> Account | None:
+        stmt = select(*ACCOUNT_COLUMNS).where(User.id == user_id)
+        row = (await self._uow.session.execute(stmt)).mappings().one_or_none()
+        return None if row is None else _account(row)
 
     async def add(
-        self, *, user_id: uuid.UUID, family_id: uuid.UUID, token_hash: bytes, expires_at: datetime
-    ) -> None:
-        self.session.add(
-            RefreshToken(
-                user_id=user_id, family_id=family_id, token_hash=token_hash, expires_at=expires_at
-            )
-        )
-        await self.session.flush()
-
-    async def spend(self, token_hash: bytes) -> tuple[uuid.UUID, uuid.UUID] | None:
-        """Mark a live token used, atomically; return (user_id, family_id), or None."""
+        self, *, email: str, full_name: str, role: Role, password_hash: str
+    ) -> UserPublic:
         stmt = (
-            update(RefreshToken)
-            .where(
-                RefreshToken.token_hash == token_hash,
-                RefreshToken.used_at.is_(None),
-                RefreshToken.revoked_at.is_(None),
-                RefreshToken.expires_at > func.now(),
-            )
-            .values(used_at=func.now())
-            .returning(RefreshToken.user_id, RefreshToken.family_id)
+            insert(User)
+            .values(email=email, full_name=full_name, role=role, password_hash=password_hash)
+            .returning(*PUBLIC_COLUMNS)
         )
-        row = (await self.session.execute(stmt)).one_or_none()
-        return (row.user_id, row.family_id) if row else None
+        return await self._written(stmt)
 
-    async def family_of_spent(self, token_hash: bytes) -> uuid.UUID | None:
-        stmt = select(RefreshToken.family_id).where(
-            RefreshToken.token_hash == token_hash, RefreshToken.used_at.is_not(None)
+    async def lock(self, user_id: uuid.UUID) -> UserPublic | None:
+        stmt = select(*PUBLIC_COLUMNS).where(User.id == user_id).with_for_update()
+        row = (await self._uow.session.execute(stmt)).mappings().one_or_none()
+        return None if row is None else UserPublic.model_validate(dict(row))
+
+    async def change(self, user_id: uuid.UUID, values: dict[str, Any]) -> UserPublic:
+        stmt = (
+            update(User)
+            .where(User.id == user_id)
+            .values({name: now_as_sql(value) for name, value in values.items()})
+            .returning(*PUBLIC_COLUMNS)
         )
-        return (await self.session.execute(stmt)).scalar_one_or_none()
+        return await self._written(stmt)
 
-    async def revoke_family(self, family_id: uuid.UUID) -> None:
-        await self.session.execute(
-            update(RefreshToken)
-            .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
-            .values(revoked_at=func.now())
-        )
-
-    async def revoke(self, token_hash: bytes, *, user_id: uuid.UUID) -> None:
-        await self.session.execute(
-            update(RefreshToken)
-            .where(
-                RefreshToken.token_hash == token_hash,
-                RefreshToken.user_id == user_id,
-                RefreshToken.revoked_at.is_(None),
-            )
-            .values(revoked_at=func.now())
+    async def rehash(self, user_id: uuid.UUID, *, old: str, new: str) -> None:
+        await self._uow.session.execute(
+            update(User)
+            .where(User.id == user_id, User.password_hash == old)
+            .values(password_hash=new)
         )
 
-    async def revoke_all(self, user_id: uuid.UUID) -> None:
-        await self.session.execute(
-            update(RefreshToken)
-            .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
-            .values(revoked_at=func.now())
-        )
+    async def delete(self, user_id: uuid.UUID) -> None:
+        await self._uow.session.execute(delete(User).where(User.id == user_id))
 
-
-class RevocationRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    async def revoke(self, user_id: uuid.UUID) -> datetime:
-        """Void the user's tokens from now on; return when."""
-        row = SessionRevocation(user_id=user_id)
-        self.session.add(row)
-        await self.session.flush()
-        await self.session.refresh(row)
-        return row.revoked_at
-
-    async def since(self, moment: datetime) -> list[SessionRevocation]:
-        stmt = select(SessionRevocation).where(SessionRevocation.revoked_at > moment)
-        return list((await self.session.execute(stmt)).scalars())
+    async def _written(self, stmt: Any) -> UserPublic:
+        """The user an INSERT or UPDATE ... RETURNING wrote; ``EmailTaken`` as it says."""
+        try:
+            row = (await self._uow.session.execute(stmt)).mappings().one()
+        except IntegrityError as exc:
+            if _is_email_taken(exc):
+                raise EmailTaken from exc
+            raise
+        return UserPublic.model_validate(dict(row))
