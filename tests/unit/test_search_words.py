@@ -2,7 +2,7 @@
 
 import pytest
 
-from users_service.search import inner_words
+from users_service.users.search import inner_words
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from gateway.revocations import RevocationList
 from gateway.security import TokenVerifier
 from gateway.settings import GatewaySettings
 from servicekit.rpc_client import RpcClient
-from users_service.tokens import issue_access_token
+from users_service.auth.tokens import issue_access_token
 
 SETTINGS = GatewaySettings(jwt_secret="s" * 40, access_token_ttl=60)
 

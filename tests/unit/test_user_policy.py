@@ -8,7 +8,7 @@ import pytest
 from contracts.enums import Role
 from contracts.rpc import Actor
 from servicekit.errors import Forbidden, NotFound
-from users_service import policy
+from users_service.users import policy
 
 NOW = datetime.now(UTC)
 
