@@ -5,7 +5,6 @@ import uuid
 
 import orjson
 import pytest
-from unit.fakes.tickets import FakeTicketsUnitOfWork, TicketsDb
 
 from contracts.base import Command
 from contracts.enums import ErrorCode, IssueType, Priority, Role, TicketStatus
@@ -30,6 +29,7 @@ from servicekit.rpc_client import RemoteError
 from servicekit.testing import InProcessRpc
 from ticket_service.bootstrap import USE_CASES
 from ticket_service.tickets.use_cases import forget_user
+from unit.fakes.tickets import FakeTicketsUnitOfWork, TicketsDb
 
 CUSTOMER = Actor(id=uuid.uuid4(), role=Role.CUSTOMER)
 STRANGER = Actor(id=uuid.uuid4(), role=Role.CUSTOMER)

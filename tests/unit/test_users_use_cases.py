@@ -16,7 +16,6 @@ import jwt
 import pytest
 from argon2 import PasswordHasher
 from pydantic import BaseModel
-from unit.fakes.users import FakeUsersUnitOfWork, UsersStore, cheap_passwords
 
 from contracts.auth import ListRevocations, Login, Logout, Refresh, Revocations, TokenPair
 from contracts.base import Command, Event
@@ -39,6 +38,7 @@ from contracts.users import (
 )
 from servicekit.rpc_client import RemoteError
 from servicekit.testing import InProcessRpc
+from unit.fakes.users import FakeUsersUnitOfWork, UsersStore, cheap_passwords
 from users_service.auth.passwords import Passwords
 from users_service.bootstrap import USE_CASES
 from users_service.settings import UsersSettings
