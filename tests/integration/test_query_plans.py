@@ -12,7 +12,7 @@ import re
 import asyncpg
 from sqlalchemy import text
 
-from chat_service.repository import _ADD
+from chat_service.messages.repository import _ADD
 from servicekit.db import Sql, make_engine
 from support.stack import Stack
 from ticket_service.settings import TicketSettings

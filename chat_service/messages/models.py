@@ -1,4 +1,4 @@
-"""Tables of the ``chat`` schema."""
+"""The table of messages."""
 
 import uuid
 from datetime import datetime
@@ -17,38 +17,18 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
+from chat_service.chats.models import Chat
+from chat_service.schema import SCHEMA, Base
 from contracts.enums import MessageStatus
-from servicekit.db import schema_metadata
-from servicekit.outbox import outbox_table
 
-SCHEMA = "chat"
-metadata = schema_metadata(SCHEMA)
-outbox = outbox_table(metadata)
 status_enum = Enum(
     MessageStatus,
     name="message_status",
     schema=SCHEMA,
     values_callable=lambda statuses: [s.value for s in statuses],
 )
-
-
-class Base(DeclarativeBase):
-    metadata = metadata
-
-
-class Chat(Base):
-    __tablename__ = "chats"
-
-    id: Mapped[uuid.UUID] = mapped_column(
-        primary_key=True, server_default=text("gen_random_uuid()")
-    )
-    user_id: Mapped[uuid.UUID] = mapped_column()
-    title: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-
-    __table_args__ = (Index("ix_chats_user_id_created_at", user_id, created_at.desc(), id.desc()),)
 
 
 class Message(Base):
