@@ -6,7 +6,6 @@ from typing import TypeVar
 
 import pytest
 from pydantic import BaseModel
-from unit.fakes.chat import FakeChatService
 
 from chat_service.messages.use_cases import sweep
 from chat_service.settings import ChatLimits
@@ -37,6 +36,7 @@ from contracts.enums import ErrorCode, Role
 from contracts.rpc import Actor, ErrorReply, Page
 from contracts.users import UserDeleted
 from servicekit.rpc_client import RemoteError
+from unit.fakes.chat import FakeChatService
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 RECENT_TURNS = 3
