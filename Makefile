@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum
 export BOOTSTRAP_ADMIN_EMAIL ?= admin@example.com
 export BOOTSTRAP_ADMIN_PASSWORD ?= Admin-password-1
 
-.PHONY: install run test lint format bench migrate services lock clean
+.PHONY: install run test test-unit lint format bench migrate services lock clean
 
 install: $(STAMP)  ## create .venv and install the pinned dependencies
 
@@ -31,6 +31,9 @@ migrate: install  ## create the database if needed and migrate every schema
 
 test: install services  ## the whole suite against real RabbitMQ and Postgres
 	$(BIN)/pytest
+
+test-unit: install  ## the use cases and rules in process: no Postgres, no RabbitMQ
+	$(BIN)/pytest tests/unit -q
 
 lint: install  ## ruff and mypy --strict
 	$(BIN)/ruff check .
