@@ -4,7 +4,8 @@
 its budget is next clear, so a hit costs a dict lookup and no background work. Up to N requests
 may come at once; after that, one more every period/N. Items are parsed by the ``limits``
 library (``"5/minute"``); its in-memory storage is not used: it expires its windows with a
-thread hop per key on every hit, which cost the gateway a third of its CPU on the message path.
+thread hop per key on every hit, a large part of the gateway's work on the message path
+(docs/performance.md).
 
 Counts live in this process's memory: each gateway replica counts on its own, so N replicas
 allow up to N times the limit. That bounds guessing and flooding well enough at this scale; a

@@ -123,8 +123,8 @@ _DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
 class Sql:
     """A Core statement compiled once for asyncpg: ``$n`` placeholders and their names.
 
-    Build the hot reads at import time with ``bindparam`` for what varies; compile a filtered
-    list's statement per call (about 0.15 ms, less than planning it)."""
+    Build the hot reads at import time with ``bindparam`` for what varies; a filtered list's
+    statement may be compiled per call (it costs less than Postgres planning it)."""
 
     text: str
     names: tuple[str, ...]
@@ -156,8 +156,8 @@ class Queries:
     block (a lone statement is atomic and sees one snapshot), so one round trip to Postgres.
 
     For the hot paths: a read through an ORM session costs a BEGIN and a ROLLBACK around the
-    query and about 0.8 ms of CPU, this about 0.2 ms; a write of a row and its outbox event can
-    be one statement with a data-modifying CTE. Other writes stay on sessions, where the unit
+    query and the ORM's own work, several times the statement's; a write of a row and its outbox
+    event can be one statement with a data-modifying CTE. Other writes stay on sessions, where the unit
     of work earns its keep."""
 
     def __init__(self, engine: AsyncEngine) -> None:
