@@ -156,9 +156,9 @@ class Queries:
     block (a lone statement is atomic and sees one snapshot), so one round trip to Postgres.
 
     For the hot paths: a read through an ORM session costs a BEGIN and a ROLLBACK around the
-    query and the ORM's own work, several times the statement's; a write of a row and its outbox
-    event can be one statement with a data-modifying CTE. Other writes stay on sessions, where the unit
-    of work earns its keep."""
+    query and the ORM's own work, several times the statement's; a write of a row and its
+    outbox event can be one statement with a data-modifying CTE. Other writes stay on sessions,
+    where the unit of work earns its keep."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
