@@ -11,6 +11,8 @@ from contracts.rpc import Actor
 
 
 class Login(InputModel, Command):
+    """The password flow's form (``email`` is its ``username``); no NUL, as every input."""
+
     queue = "auth.login"
 
     email: str = Field(max_length=320)
