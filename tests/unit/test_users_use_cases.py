@@ -5,6 +5,7 @@ publishes. Argon2 keeps its rules with the least work it allows, so the whole fi
 moment; ``tests/integration`` runs the same rules on Postgres and RabbitMQ."""
 
 import asyncio
+import base64
 import threading
 import time
 import uuid
@@ -13,6 +14,7 @@ from datetime import timedelta
 from typing import Any, TypeVar, cast
 
 import jwt
+import orjson
 import pytest
 from argon2 import PasswordHasher
 from pydantic import BaseModel
@@ -181,6 +183,19 @@ async def world() -> World:
 
 def problem(reply: ErrorReply) -> tuple[ErrorCode, str]:
     return reply.code, reply.detail
+
+
+def _cursor_at(moment: str) -> str:
+    """A cursor as the API makes them (base64url of the JSON ``[moment, id]``), but at
+    ``moment``: at the calendar's edge, UTC cannot hold it."""
+    return base64.urlsafe_b64encode(orjson.dumps([moment, str(uuid.uuid4())])).decode()
+
+
+NOT_OUR_CURSORS = [
+    pytest.param("not-ours", id="garbage"),
+    pytest.param(_cursor_at("0001-01-01T00:00:00+05:00"), id="before year 1 in UTC"),
+    pytest.param(_cursor_at("9999-12-31T23:59:59-05:00"), id="after year 9999 in UTC"),
+]
 
 
 USER_NOT_FOUND = (ErrorCode.NOT_FOUND, "user not found")
@@ -402,9 +417,14 @@ async def test_search_role_filter_pages_and_total(world: World) -> None:
         cursor = page.next_cursor
     assert seen == [p.id for p in reversed(adas)]
     assert (await service.list_users(world.agent, q="ada")).total is None, "only when asked"
-    reply = await service.refused(ListUsers(actor=world.agent.actor, cursor="not-ours"))
-    assert problem(reply) == (ErrorCode.VALIDATION, "cursor is not one this API returned")
     assert service.events() == []
+
+
+@pytest.mark.parametrize("cursor", NOT_OUR_CURSORS)
+async def test_a_cursor_we_did_not_make_answers_invalid_cursor(world: World, cursor: str) -> None:
+    reply = await world.service.refused(ListUsers(actor=world.agent.actor, cursor=cursor))
+    assert problem(reply) == (ErrorCode.INVALID_CURSOR, "cursor is not one this API returned")
+    assert [error.loc for error in reply.errors] == [["query", "cursor"]]
 
 
 # Deleting and restoring
