@@ -402,7 +402,10 @@ async def test_who_may_retry(
         refused, ErrorCode.FORBIDDEN, "only the chat's owner or an admin may retry a message"
     )
     stranger = RetryMessage(actor=_actor(Role.CUSTOMER), chat_id=chat.id, message_id=message.id)
-    assert _is(await _refused(service, stranger), ErrorCode.NOT_FOUND)
+    missing = RetryMessage(actor=stranger.actor, chat_id=chat.id, message_id=uuid.uuid4())
+    refused = await _refused(service, stranger)
+    assert refused == await _refused(service, missing), "someone else's is as if it did not exist"
+    assert _is(refused, ErrorCode.NOT_FOUND, "message not found")
     elsewhere = await _chat(service, customer)
     wrong_chat = RetryMessage(actor=customer, chat_id=elsewhere.id, message_id=message.id)
     assert _is(await _refused(service, wrong_chat), ErrorCode.NOT_FOUND, "message not found")

@@ -145,7 +145,13 @@ async def test_the_ticket_of_a_message(rpc: InProcessRpc, db: TicketsDb) -> None
     raw = await rpc.call(GetTicketOfMessage(actor=CUSTOMER, message_id=ticket.message_id))
     assert TicketPublic.model_validate_json(raw) == ticket
     error = await refused(rpc, GetTicketOfMessage(actor=CUSTOMER, message_id=uuid.uuid4()))
-    assert error.reply.code == ErrorCode.NOT_FOUND
+    assert (error.reply.code, error.reply.detail) == (
+        ErrorCode.NOT_FOUND,
+        "this message has no ticket",
+    )
+    # Someone else's ticketed message answers word for word as a message without a ticket.
+    theirs = await refused(rpc, GetTicketOfMessage(actor=STRANGER, message_id=ticket.message_id))
+    assert theirs.reply == error.reply
 
 
 async def test_the_workflow_moves_and_resolves_with_events(
