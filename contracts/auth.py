@@ -1,6 +1,6 @@
 """Authentication commands: the password flow, refresh-token rotation and logout."""
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 from uuid import UUID
 
@@ -11,6 +11,8 @@ from contracts.rpc import Actor
 
 
 class Login(InputModel, Command):
+    """The password flow's form (``email`` is its ``username``); no NUL, as every input."""
+
     queue = "auth.login"
 
     email: str = Field(max_length=320)
@@ -48,6 +50,18 @@ class AccessClaims(WireModel):
     exp: int
     iat: int
     jti: str
+    rev: int = 0
+    """The user's latest session revocation when the token was issued (``microseconds``; 0:
+    none). A later revocation voids the token; this one and earlier ones do not."""
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def microseconds(moment: datetime) -> int:
+    """``moment`` as whole microseconds since the epoch: exact (Postgres keeps microseconds),
+    so the users service and a gateway reading the same revocation get the same number."""
+    return (moment - _EPOCH) // timedelta(microseconds=1)
 
 
 class ListRevocations(Command):

@@ -1,8 +1,8 @@
 """Base models of everything on the wire: commands, the events' data, input from clients."""
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 
 class WireModel(BaseModel):
@@ -14,10 +14,22 @@ class WireModel(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+def refuse_nul(value: Any) -> Any:
+    """Text with a NUL character (U+0000) is refused: Postgres cannot store it in text."""
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("text must not contain the NUL character (U+0000)")
+    return value
+
+
 class InputModel(WireModel):
-    """What a client typed: surrounding whitespace is trimmed."""
+    """What a client typed: surrounding whitespace is trimmed; no text holds a NUL."""
 
     model_config = ConfigDict(str_strip_whitespace=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        return refuse_nul(value)
 
 
 class Command(WireModel):

@@ -21,6 +21,8 @@ class ErrorCode(StrEnum):
     TICKET_EXISTS = "ticket_exists"
     INVALID_TRANSITION = "invalid_transition"
     VALIDATION = "validation_error"
+    INVALID_CURSOR = "invalid_cursor"
+    """A page cursor the API did not hand out (422)."""
     UNAUTHORIZED = "unauthorized"
     FORBIDDEN = "forbidden"
     RATE_LIMITED = "rate_limited"

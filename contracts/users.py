@@ -1,12 +1,12 @@
 """Users: the bodies of the REST API and the commands behind them."""
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import AfterValidator, EmailStr, Field, StringConstraints
+from pydantic import AfterValidator, EmailStr, Field, StringConstraints, field_validator
 
-from contracts.base import Command, Event, InputModel, WireModel
+from contracts.base import Command, Event, InputModel, WireModel, refuse_nul
 from contracts.enums import Role
 from contracts.rpc import Actor, PageQuery
 
@@ -87,6 +87,11 @@ class ListUsers(Command, PageQuery):
     q: str | None = Field(default=None, max_length=200)
     role: Role | None = None
     include_deleted: bool = False
+
+    @field_validator("q", mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        return refuse_nul(value)
 
 
 class DeleteUser(Command):

@@ -6,6 +6,7 @@ import logging
 import re
 import time
 
+from fastapi.routing import iter_route_contexts
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -63,9 +64,38 @@ class BodySizeLimit:
         await response(scope, receive, send)
 
 
-UUID_IN_PATH = re.compile(
-    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-)
+PATH_PARAMETER = re.compile(r"\{[^}]*\}")
+
+
+def _template(path: str) -> str:
+    """A route's path as a label: its parameters all ``{id}`` (``/api/chats/{id}/messages``)."""
+    return PATH_PARAMETER.sub("{id}", path)
+
+
+class RouteLabels:
+    """The label of a request's route: the template of the route that took it, never the path
+    a client made up (each value is a series kept forever); ``unmatched`` for every path no
+    route took. A route of an included router knows only its own part of the path, so the
+    whole templates are looked up once in the app's routes, by route."""
+
+    def __init__(self) -> None:
+        self._by_route: dict[int, str] = {}
+
+    def of(self, scope: Scope) -> str:
+        route = scope.get("route")
+        if route is None:
+            return "unmatched"
+        label = self._by_route.get(id(route))
+        if label is None:
+            self._by_route = {
+                id(context.original_route): _template(context.path_format)
+                for context in iter_route_contexts(scope["app"].routes)
+                if context.path_format
+            }
+            own = getattr(route, "path", None)  # not among them: a router's, say
+            label = _template(own) if isinstance(own, str) else "unmatched"
+            label = self._by_route.setdefault(id(route), label)
+        return label
 
 
 class RequestTelemetry:
@@ -81,6 +111,7 @@ class RequestTelemetry:
 
     def __init__(self, app: ASGIApp, *, access_log: bool = False) -> None:
         self.app, self.access_log = app, access_log
+        self.routes = RouteLabels()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -113,8 +144,7 @@ class RequestTelemetry:
             token = None
             raise
         finally:
-            # The path with its ids folded, so the label has few values; unmatched paths, one.
-            route = UUID_IN_PATH.sub("{id}", scope["path"]) if scope.get("route") else "unmatched"
+            route = self.routes.of(scope)
             elapsed = time.perf_counter() - started
             HTTP_REQUESTS.labels(scope["method"], route, str(status)).observe(elapsed)
             if self.access_log:

@@ -26,6 +26,7 @@ STATUS_OF = {
     ErrorCode.TICKET_EXISTS: 409,
     ErrorCode.INVALID_TRANSITION: 409,
     ErrorCode.VALIDATION: 422,
+    ErrorCode.INVALID_CURSOR: 422,
     ErrorCode.UNAUTHORIZED: 401,
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.RATE_LIMITED: 429,

@@ -3,8 +3,13 @@
 Tokens are verified here by signature alone, so a user deleted or demoted would keep their
 power until the token expires. The users service therefore records a revocation and publishes
 ``support.user.sessions_revoked``; every gateway follows those events on a queue of its own,
-and at start catches up on the revocations of the last token lifetime. A token issued at or
-before its user's latest revocation is refused.
+and at start catches up on the revocations of the last token lifetime.
+
+A token carries its user's latest revocation when it was issued (``rev``, read with the user in
+one snapshot by the users service), and is refused once this gateway knows of a newer one: no
+two clocks are compared, so a login in the very second of a revocation gets a token that works.
+A token without ``rev`` (issued before there was one) is refused if issued at or before its
+user's latest revocation, in whole seconds.
 """
 
 import asyncio
@@ -16,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from pydantic import ValidationError
 
-from contracts.auth import ListRevocations, Revocations
+from contracts.auth import ListRevocations, Revocations, microseconds
 from contracts.events import CloudEvent, SessionsRevoked
 from contracts.names import EVENTS_EXCHANGE, routing_key
 from servicekit.bus import connect, declare_exchanges
@@ -28,21 +33,27 @@ log = logging.getLogger(__name__)
 class RevocationList:
     def __init__(self, url: str, rpc: RpcClient, *, token_ttl: int) -> None:
         self._url, self._rpc, self._ttl = url, rpc, token_ttl
-        self._revoked: dict[uuid.UUID, float] = {}
+        self._revoked: dict[uuid.UUID, int] = {}
+        """The latest revocation of each user, in microseconds since the epoch."""
         self._connection: AbstractRobustConnection | None = None
         self._task: asyncio.Task[None] | None = None
         self.loaded = False
 
-    def revoked(self, user_id: uuid.UUID, issued_at: float) -> bool:
-        """True if a token of ``user_id`` issued at ``issued_at`` (whole seconds) is void."""
-        revoked_at = self._revoked.get(user_id)
-        # ``iat`` has whole seconds: a token from the second of the revocation is refused too.
-        return revoked_at is not None and issued_at <= revoked_at
+    def revoked(self, user_id: uuid.UUID, issued_at: float, rev: int | None = None) -> bool:
+        """True if a token of ``user_id`` that outlives the revocation ``rev`` (microseconds;
+        0: none) is void: a newer one is known. Without ``rev``, by ``issued_at``."""
+        latest = self._revoked.get(user_id)
+        if latest is None:
+            return False
+        if rev is None:
+            # ``iat`` has whole seconds: a token from the second of the revocation is refused too.
+            return int(issued_at) * 1_000_000 <= latest
+        return latest > rev
 
     def _note(self, user_id: uuid.UUID, revoked_at: datetime) -> None:
-        moment = revoked_at.timestamp()
-        self._revoked[user_id] = max(moment, self._revoked.get(user_id, 0.0))
-        horizon = time.time() - self._ttl - 60
+        moment = microseconds(revoked_at)
+        self._revoked[user_id] = max(moment, self._revoked.get(user_id, 0))
+        horizon = int((time.time() - self._ttl - 60) * 1_000_000)
         if len(self._revoked) > 10_000:  # forget what no live token can predate any more
             self._revoked = {u: t for u, t in self._revoked.items() if t > horizon}
 

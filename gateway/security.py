@@ -30,7 +30,7 @@ class TokenVerifier:
         capacity: int = 10_000,
     ) -> None:
         self._settings, self._revocations, self._capacity = settings, revocations, capacity
-        self._seen: dict[str, tuple[Actor, float, float]] = {}
+        self._seen: dict[str, tuple[Actor, float, float, int | None]] = {}
 
     def verify(self, token: str) -> Actor:
         """The actor a token names, if its signature, issuer, audience and expiry all hold and
@@ -41,15 +41,15 @@ class TokenVerifier:
             if len(self._seen) >= self._capacity:
                 del self._seen[next(iter(self._seen))]  # the oldest
             self._seen[token] = seen
-        actor, issued_at, expires_at = seen
+        actor, issued_at, expires_at, rev = seen
         if expires_at <= time.time():
             self._seen.pop(token, None)
             raise Unauthenticated("the access token is invalid or expired")
-        if self._revocations is not None and self._revocations.revoked(actor.id, issued_at):
+        if self._revocations is not None and self._revocations.revoked(actor.id, issued_at, rev):
             raise Unauthenticated("the access token was revoked: log in again")
         return actor
 
-    def _decode(self, token: str) -> tuple[Actor, float, float]:
+    def _decode(self, token: str) -> tuple[Actor, float, float, int | None]:
         settings = self._settings
         try:
             claims = jwt.decode(
@@ -61,7 +61,10 @@ class TokenVerifier:
                 options={"require": ["exp", "iat", "sub", "iss", "aud"]},
             )
             actor = Actor(id=UUID(claims["sub"]), role=Role(claims["role"]))
-            return actor, float(claims["iat"]), float(claims["exp"])
+            rev = claims.get("rev")  # absent: issued before there was ``rev``
+            if "rev" in claims and (type(rev) is not int or rev < 0):
+                raise ValueError("rev is not a count of microseconds")
+            return actor, float(claims["iat"]), float(claims["exp"]), rev
         except (jwt.PyJWTError, KeyError, ValueError, TypeError) as exc:
             raise Unauthenticated("the access token is invalid or expired") from exc
 

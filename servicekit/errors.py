@@ -50,6 +50,12 @@ class InvalidInput(DomainError):
         return ErrorReply(code=self.code, detail=self.detail, errors=[error])
 
 
+class InvalidCursor(InvalidInput):
+    """A page cursor we did not make (or one whose sort key no query can take)."""
+
+    code = ErrorCode.INVALID_CURSOR
+
+
 class DependencyUnavailable(DomainError):
     """Another service this one needs did not answer."""
 

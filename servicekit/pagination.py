@@ -4,7 +4,7 @@ import base64
 import binascii
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar, overload
 
 import orjson
@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, bindparam, tuple_
 from sqlalchemy.orm import QueryableAttribute
 
 from contracts.rpc import Page
-from servicekit.errors import InvalidInput
+from servicekit.errors import InvalidCursor
 
 Key = tuple[datetime, uuid.UUID]  # the sort key of a page's last item
 T = TypeVar("T")
@@ -40,16 +40,22 @@ def encode_cursor(created_at: datetime, item_id: uuid.UUID) -> str:
 
 
 def decode_cursor(cursor: str) -> Key:
-    """The sort key in ``cursor``; a cursor we did not make is a 422, not a 500."""
+    """The sort key in ``cursor``; a cursor we did not make is a 422 ``invalid_cursor``, not
+    a 500."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created_at, item_id = orjson.loads(raw)
+        if not (isinstance(created_at, str) and isinstance(item_id, str)):
+            raise TypeError("not [timestamp, id]")
         moment = datetime.fromisoformat(created_at)
         if moment.tzinfo is None:
             raise ValueError("naive timestamp")
+        # The database takes the moment in UTC: at the calendar's edge (year 1 east of UTC,
+        # 9999 west of it) that is out of range.
+        moment.astimezone(UTC)
         return moment, uuid.UUID(item_id)
-    except (binascii.Error, orjson.JSONDecodeError, ValueError, TypeError) as exc:
-        raise InvalidInput("cursor is not one this API returned", loc=["query", "cursor"]) from exc
+    except (binascii.Error, orjson.JSONDecodeError, ValueError, TypeError, OverflowError) as exc:
+        raise InvalidCursor("cursor is not one this API returned", loc=["query", "cursor"]) from exc
 
 
 class Keyed(Protocol):

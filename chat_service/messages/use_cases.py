@@ -141,7 +141,10 @@ async def retry_message(cmd: RetryMessage, uow: ChatUnitOfWork) -> MessagePublic
     found = await uow.messages.with_owner(cmd.message_id)
     if found is None or found.message.chat_id != cmd.chat_id:
         raise NotFound("message not found")
-    policy.check_retry(cmd.actor, found.owner_id)
+    try:
+        policy.check_retry(cmd.actor, found.owner_id)
+    except NotFound:  # not theirs to see: as if it did not exist, word for word
+        raise NotFound("message not found") from None
     reopened = await uow.messages.reopen_failed(found.message.id, turns=uow.limits.recent_turns)
     if reopened is None:
         raise Conflict(f"only a failed message can be retried; this one is {found.message.status}")

@@ -3,8 +3,10 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.security import OAuth2PasswordRequestForm
+from pydantic import ValidationError
 
 from contracts.auth import Login, Logout, Refresh, TokenPair
 from gateway.ratelimit import Limits, client_address
@@ -14,6 +16,8 @@ from gateway.security import CurrentActor
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 NO_STORE = {"Cache-Control": "no-store"}
+FORM_FIELD = {"email": "username"}
+"""The form's name of each field of ``Login``, where they differ."""
 
 
 @router.post("/token", response_model=TokenPair)
@@ -25,7 +29,13 @@ async def token(
 ) -> Response:
     """Log in with email (as ``username``) and password; answers an access and refresh token."""
     limits.hit(limits.login, client_address(request), form.username.strip().lower())
-    command = Login(email=form.username, password=form.password)
+    try:
+        command = Login(email=form.username, password=form.password)
+    except ValidationError as exc:  # named as the client sent it: the form's fields
+        errors = exc.errors(include_url=False)
+        raise RequestValidationError(
+            [{**e, "loc": ("body", FORM_FIELD.get(str(e["loc"][0]), e["loc"][0]))} for e in errors]
+        ) from None
     return await relay(rpc, command, headers=NO_STORE)
 
 

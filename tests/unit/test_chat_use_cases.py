@@ -1,9 +1,11 @@
 """The chat service's use cases, called as the bus calls them (``InProcessRpc``), on fake
 stores in memory: what a customer, an agent, an admin and the AI worker notice."""
 
+import base64
 import uuid
 from typing import TypeVar
 
+import orjson
 import pytest
 from pydantic import BaseModel
 
@@ -43,6 +45,19 @@ RECENT_TURNS = 3
 SWEEP_AFTER = 60.0
 MAX_EMISSIONS = 3
 REFERENCE = Reference(title="Reset your password", source="reset.md#1", snippet="Forgot?")
+
+
+def _cursor_at(moment: str) -> str:
+    """A cursor as the API makes them (base64url of the JSON ``[moment, id]``), but at
+    ``moment``: at the calendar's edge, UTC cannot hold it."""
+    return base64.urlsafe_b64encode(orjson.dumps([moment, str(uuid.uuid4())])).decode()
+
+
+NOT_OUR_CURSORS = [
+    pytest.param("not-ours", id="garbage"),
+    pytest.param(_cursor_at("0001-01-01T00:00:00+05:00"), id="before year 1 in UTC"),
+    pytest.param(_cursor_at("9999-12-31T23:59:59-05:00"), id="after year 9999 in UTC"),
+]
 
 
 def _actor(role: Role) -> Actor:
@@ -310,6 +325,20 @@ async def test_messages_are_listed_oldest_first(
     assert _is(await _refused(service, hidden), ErrorCode.NOT_FOUND, "chat not found")
 
 
+@pytest.mark.parametrize("cursor", NOT_OUR_CURSORS)
+async def test_a_cursor_we_did_not_make_answers_invalid_cursor(
+    service: FakeChatService, customer: Actor, cursor: str
+) -> None:
+    chat = await _chat(service, customer)
+    for command in (
+        ListChats(actor=customer, cursor=cursor),
+        ListMessages(actor=customer, chat_id=chat.id, cursor=cursor),
+    ):
+        refused = await _refused(service, command)
+        assert _is(refused, ErrorCode.INVALID_CURSOR, "cursor is not one this API returned")
+        assert [error.loc for error in refused.errors] == [["query", "cursor"]]
+
+
 # Sealing, failing, retrying
 
 
@@ -373,7 +402,10 @@ async def test_who_may_retry(
         refused, ErrorCode.FORBIDDEN, "only the chat's owner or an admin may retry a message"
     )
     stranger = RetryMessage(actor=_actor(Role.CUSTOMER), chat_id=chat.id, message_id=message.id)
-    assert _is(await _refused(service, stranger), ErrorCode.NOT_FOUND)
+    missing = RetryMessage(actor=stranger.actor, chat_id=chat.id, message_id=uuid.uuid4())
+    refused = await _refused(service, stranger)
+    assert refused == await _refused(service, missing), "someone else's is as if it did not exist"
+    assert _is(refused, ErrorCode.NOT_FOUND, "message not found")
     elsewhere = await _chat(service, customer)
     wrong_chat = RetryMessage(actor=customer, chat_id=elsewhere.id, message_id=message.id)
     assert _is(await _refused(service, wrong_chat), ErrorCode.NOT_FOUND, "message not found")

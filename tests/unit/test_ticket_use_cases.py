@@ -1,6 +1,7 @@
 """The ticket use cases through the in-process bus, on a fake unit of work: every rule a
 customer or an agent would notice, in milliseconds."""
 
+import base64
 import uuid
 
 import orjson
@@ -34,6 +35,19 @@ from unit.fakes.tickets import FakeTicketsUnitOfWork, TicketsDb
 CUSTOMER = Actor(id=uuid.uuid4(), role=Role.CUSTOMER)
 STRANGER = Actor(id=uuid.uuid4(), role=Role.CUSTOMER)
 AGENT = Actor(id=uuid.uuid4(), role=Role.AGENT)
+
+
+def _cursor_at(moment: str) -> str:
+    """A cursor as the API makes them (base64url of the JSON ``[moment, id]``), but at
+    ``moment``: at the calendar's edge, UTC cannot hold it."""
+    return base64.urlsafe_b64encode(orjson.dumps([moment, str(uuid.uuid4())])).decode()
+
+
+NOT_OUR_CURSORS = [
+    pytest.param("not-ours", id="garbage"),
+    pytest.param(_cursor_at("0001-01-01T00:00:00+05:00"), id="before year 1 in UTC"),
+    pytest.param(_cursor_at("9999-12-31T23:59:59-05:00"), id="after year 9999 in UTC"),
+]
 
 
 @pytest.fixture
@@ -131,7 +145,13 @@ async def test_the_ticket_of_a_message(rpc: InProcessRpc, db: TicketsDb) -> None
     raw = await rpc.call(GetTicketOfMessage(actor=CUSTOMER, message_id=ticket.message_id))
     assert TicketPublic.model_validate_json(raw) == ticket
     error = await refused(rpc, GetTicketOfMessage(actor=CUSTOMER, message_id=uuid.uuid4()))
-    assert error.reply.code == ErrorCode.NOT_FOUND
+    assert (error.reply.code, error.reply.detail) == (
+        ErrorCode.NOT_FOUND,
+        "this message has no ticket",
+    )
+    # Someone else's ticketed message answers word for word as a message without a ticket.
+    theirs = await refused(rpc, GetTicketOfMessage(actor=STRANGER, message_id=ticket.message_id))
+    assert theirs.reply == error.reply
 
 
 async def test_the_workflow_moves_and_resolves_with_events(
@@ -244,6 +264,19 @@ async def test_customers_list_their_own_and_staff_filter_all(
     listed = orjson.loads(await rpc.call(ui))
     assert [t["id"] for t in listed["items"]] == [str(theirs.id)]
     assert listed["total"] == 1
+
+
+@pytest.mark.parametrize("cursor", NOT_OUR_CURSORS)
+async def test_a_cursor_we_did_not_make_answers_invalid_cursor(
+    rpc: InProcessRpc, db: TicketsDb, cursor: str
+) -> None:
+    await file(rpc, db)
+    reply = (await refused(rpc, ListTickets(actor=AGENT, cursor=cursor))).reply
+    assert (reply.code, reply.detail) == (
+        ErrorCode.INVALID_CURSOR,
+        "cursor is not one this API returned",
+    )
+    assert [error.loc for error in reply.errors] == [["query", "cursor"]]
 
 
 async def test_exports_and_stats_are_for_staff(rpc: InProcessRpc, db: TicketsDb) -> None:

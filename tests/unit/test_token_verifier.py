@@ -3,7 +3,7 @@ its user's revocations still apply on every request."""
 
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import jwt
@@ -92,3 +92,61 @@ def test_the_memory_is_bounded() -> None:
         verifier.verify(token)
     assert len(verifier._seen) == 3
     assert verifier.verify(tokens[0]).role == Role.AGENT  # forgotten, so checked again
+
+
+def test_a_token_issued_after_the_revocation_it_knows_of_works() -> None:
+    """``rev``: the user's latest revocation when the token was issued. A revocation no newer
+    than that does not void it, whatever second it happened in."""
+    user_id = uuid.uuid4()
+    revocations = _revocations()
+    revoked_at = datetime.now(UTC)
+    revocations._note(user_id, revoked_at)
+    token = issue_access_token(SETTINGS, user_id, Role.AGENT, revoked_at=revoked_at)
+    verifier = TokenVerifier(SETTINGS, revocations)
+    assert verifier.verify(token).id == user_id
+    revocations._note(user_id, revoked_at)  # the same revocation heard again: still fine
+    assert verifier.verify(token).id == user_id
+
+
+def test_a_token_issued_before_a_revocation_is_refused() -> None:
+    user_id = uuid.uuid4()
+    revocations = _revocations()
+    first = datetime.now(UTC)
+    token = issue_access_token(SETTINGS, user_id, Role.AGENT, revoked_at=first)
+    verifier = TokenVerifier(SETTINGS, revocations)
+    revocations._note(user_id, first)
+    verifier.verify(token)
+    revocations._note(user_id, first + timedelta(microseconds=1))
+    with pytest.raises(Unauthenticated, match="revoked"):
+        verifier.verify(token)
+
+
+def test_a_token_issued_with_no_revocation_dies_at_the_first() -> None:
+    user_id = uuid.uuid4()
+    token = issue_access_token(SETTINGS, user_id, Role.AGENT)
+    revocations = _revocations()
+    verifier = TokenVerifier(SETTINGS, revocations)
+    verifier.verify(token)
+    revocations._note(user_id, datetime.now(UTC) - timedelta(days=1))
+    with pytest.raises(Unauthenticated, match="revoked"):
+        verifier.verify(token)
+
+
+def test_a_token_without_rev_keeps_the_whole_second_rule() -> None:
+    """Tokens issued before ``rev`` existed: void if issued in or before the second of the
+    revocation, as before."""
+    user_id = uuid.uuid4()
+    now = int(time.time())
+    older, later = _token(sub=str(user_id), iat=now - 5), _token(sub=str(user_id), iat=now)
+    revocations = _revocations()
+    revocations._note(user_id, datetime.fromtimestamp(now - 5, UTC))
+    verifier = TokenVerifier(SETTINGS, revocations)
+    with pytest.raises(Unauthenticated, match="revoked"):
+        verifier.verify(older)
+    assert verifier.verify(later).id == user_id
+
+
+@pytest.mark.parametrize("rev", ["soon", 1.5, True, -1, None])
+def test_a_token_with_a_malformed_rev_is_refused(rev: object) -> None:
+    with pytest.raises(Unauthenticated):
+        TokenVerifier(SETTINGS, _revocations()).verify(_token(rev=rev))

@@ -5,19 +5,29 @@ publishes. Argon2 keeps its rules with the least work it allows, so the whole fi
 moment; ``tests/integration`` runs the same rules on Postgres and RabbitMQ."""
 
 import asyncio
+import base64
 import threading
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import jwt
+import orjson
 import pytest
 from argon2 import PasswordHasher
 from pydantic import BaseModel
 
-from contracts.auth import ListRevocations, Login, Logout, Refresh, Revocations, TokenPair
+from contracts.auth import (
+    ListRevocations,
+    Login,
+    Logout,
+    Refresh,
+    Revocations,
+    TokenPair,
+    microseconds,
+)
 from contracts.base import Command, Event
 from contracts.enums import ErrorCode, Role
 from contracts.rpc import Actor, ErrorReply, Page
@@ -36,7 +46,11 @@ from contracts.users import (
     UserUpdate,
     UserUpdated,
 )
-from servicekit.rpc_client import RemoteError
+from gateway.problems import Unauthenticated
+from gateway.revocations import RevocationList
+from gateway.security import TokenVerifier
+from gateway.settings import GatewaySettings
+from servicekit.rpc_client import RemoteError, RpcClient
 from servicekit.testing import InProcessRpc
 from unit.fakes.users import FakeUsersUnitOfWork, UsersStore, cheap_passwords
 from users_service.auth.passwords import Passwords
@@ -169,6 +183,19 @@ async def world() -> World:
 
 def problem(reply: ErrorReply) -> tuple[ErrorCode, str]:
     return reply.code, reply.detail
+
+
+def _cursor_at(moment: str) -> str:
+    """A cursor as the API makes them (base64url of the JSON ``[moment, id]``), but at
+    ``moment``: at the calendar's edge, UTC cannot hold it."""
+    return base64.urlsafe_b64encode(orjson.dumps([moment, str(uuid.uuid4())])).decode()
+
+
+NOT_OUR_CURSORS = [
+    pytest.param("not-ours", id="garbage"),
+    pytest.param(_cursor_at("0001-01-01T00:00:00+05:00"), id="before year 1 in UTC"),
+    pytest.param(_cursor_at("9999-12-31T23:59:59-05:00"), id="after year 9999 in UTC"),
+]
 
 
 USER_NOT_FOUND = (ErrorCode.NOT_FOUND, "user not found")
@@ -327,7 +354,8 @@ async def test_a_new_password_ends_every_session(world: World) -> None:
     after = await service.update(customer, customer.id, password=NEW_PASSWORD)
     revoked, updated = service.events()
     assert updated == UserUpdated(**after.model_dump())
-    assert revoked == SessionsRevoked(user_id=customer.id, revoked_at=after.updated_at)
+    assert isinstance(revoked, SessionsRevoked) and revoked.user_id == customer.id
+    assert revoked.revoked_at > after.updated_at, "the insert's moment, not the transaction's"
     reply = await service.refused(Login(email=customer.user.email, password=PASSWORD))
     assert problem(reply) == BAD_CREDENTIALS
     reply = await service.refused(Refresh(refresh_token=customer.tokens.refresh_token))
@@ -342,7 +370,8 @@ async def test_a_new_role_ends_access_tokens_but_not_sessions(world: World) -> N
     assert promoted.role == Role.AGENT
     revoked, updated = service.events()
     assert updated == UserUpdated(**promoted.model_dump())
-    assert revoked == SessionsRevoked(user_id=customer.id, revoked_at=promoted.updated_at)
+    assert isinstance(revoked, SessionsRevoked) and revoked.user_id == customer.id
+    assert revoked.revoked_at > promoted.updated_at
     pair = await service.ok(Refresh(refresh_token=customer.tokens.refresh_token), TokenPair)
     claims = jwt.decode(pair.access_token, options={"verify_signature": False})
     assert claims["role"] == "agent", "the next access token carries the new role"
@@ -388,9 +417,14 @@ async def test_search_role_filter_pages_and_total(world: World) -> None:
         cursor = page.next_cursor
     assert seen == [p.id for p in reversed(adas)]
     assert (await service.list_users(world.agent, q="ada")).total is None, "only when asked"
-    reply = await service.refused(ListUsers(actor=world.agent.actor, cursor="not-ours"))
-    assert problem(reply) == (ErrorCode.VALIDATION, "cursor is not one this API returned")
     assert service.events() == []
+
+
+@pytest.mark.parametrize("cursor", NOT_OUR_CURSORS)
+async def test_a_cursor_we_did_not_make_answers_invalid_cursor(world: World, cursor: str) -> None:
+    reply = await world.service.refused(ListUsers(actor=world.agent.actor, cursor=cursor))
+    assert problem(reply) == (ErrorCode.INVALID_CURSOR, "cursor is not one this API returned")
+    assert [error.loc for error in reply.errors] == [["query", "cursor"]]
 
 
 # Deleting and restoring
@@ -556,17 +590,80 @@ async def test_revocations_since_a_moment(world: World) -> None:
     service, customer, agent = world.service, world.customer, world.agent
     await service.done(DeleteUser(actor=customer.actor, user_id=customer.id))
     first = next(e for e in service.events() if isinstance(e, SessionsRevoked))
-    demoted = await service.update(world.admin, agent.id, role=Role.CUSTOMER)
+    await service.update(world.admin, agent.id, role=Role.CUSTOMER)
+    second = next(e for e in service.events() if isinstance(e, SessionsRevoked))
     since_start = await service.ok(
         ListRevocations(since=first.revoked_at - timedelta(seconds=1)), Revocations
     )
     assert [(r.user_id, r.revoked_at) for r in since_start.items] == [
         (customer.id, first.revoked_at),
-        (agent.id, demoted.updated_at),
+        (agent.id, second.revoked_at),
     ]
     later = await service.ok(ListRevocations(since=first.revoked_at), Revocations)
     assert [r.user_id for r in later.items] == [agent.id]
+
+
+def _rev(pair: TokenPair) -> int:
+    rev: int = jwt.decode(pair.access_token, options={"verify_signature": False})["rev"]
+    return rev
+
+
+def _revoked(service: Service) -> SessionsRevoked:
+    """The one revocation among the events published since the last look."""
+    (revoked,) = [e for e in service.events() if isinstance(e, SessionsRevoked)]
+    return revoked
+
+
+async def test_an_access_token_carries_its_users_newest_revocation(world: World) -> None:
+    """``rev``: the user's newest session revocation as read with the user, at login and at
+    refresh alike (0: none yet); a gateway refuses the token only for a newer one."""
+    service, customer, admin = world.service, world.customer, world.admin
+    assert _rev(customer.tokens) == 0
+    await service.update(customer, customer.id, password=NEW_PASSWORD)
+    first = _revoked(service)
+    assert _rev(await service.login(customer.user.email, NEW_PASSWORD)) == microseconds(
+        first.revoked_at
+    )
+    await service.update(admin, customer.id, role=Role.AGENT)
+    second = _revoked(service)
+    assert second.revoked_at > first.revoked_at
+    session = await service.login(customer.user.email, NEW_PASSWORD)
+    assert _rev(session) == microseconds(second.revoked_at)
+    refreshed = await service.ok(Refresh(refresh_token=session.refresh_token), TokenPair)
+    assert _rev(refreshed) == microseconds(second.revoked_at)
+    await service.done(DeleteUser(actor=admin.actor, user_id=customer.id))
+    third = _revoked(service)
+    await service.ok(RestoreUser(actor=admin.actor, user_id=customer.id), UserPublic)
     service.events()
+    restored = await service.login(customer.user.email, NEW_PASSWORD)
+    assert _rev(restored) == microseconds(third.revoked_at), "a restore revokes nothing more"
+
+
+async def test_a_login_in_the_second_of_a_revocation_gets_a_token_that_works(
+    world: World,
+) -> None:
+    """The store's clock moves a millisecond a transaction: the revocation and the login after
+    it fall in one second, which a token's whole-second ``iat`` cannot tell apart; its ``rev``
+    can. A gateway that heard of the revocation refuses the token from before it only."""
+    service, customer, admin = world.service, world.customer, world.admin
+    gateway = GatewaySettings(
+        _env_file=None,
+        jwt_secret=SETTINGS.jwt_secret,
+        jwt_issuer=SETTINGS.jwt_issuer,
+        jwt_audience=SETTINGS.jwt_audience,
+    )
+    revocations = RevocationList("amqp://unused/", cast(RpcClient, None), token_ttl=60)
+    verifier = TokenVerifier(gateway, revocations)
+    assert verifier.verify(customer.tokens.access_token).role == Role.CUSTOMER
+    await service.update(admin, customer.id, role=Role.AGENT)
+    revoked = _revoked(service)
+    login = await service.login(customer.user.email)
+    refreshed = await service.ok(Refresh(refresh_token=customer.tokens.refresh_token), TokenPair)
+    revocations._note(revoked.user_id, revoked.revoked_at)  # as the event reaches a gateway
+    with pytest.raises(Unauthenticated, match="revoked"):
+        verifier.verify(customer.tokens.access_token)
+    for pair in (login, refreshed):
+        assert verifier.verify(pair.access_token).role == Role.AGENT
 
 
 # The service's limits

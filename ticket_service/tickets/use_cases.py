@@ -35,6 +35,7 @@ from ticket_service.uow import TicketsUnitOfWork
 
 use_cases: UseCases[TicketsUnitOfWork] = UseCases()
 HISTORY = TypeAdapter(list[HistoryEntry])
+NO_TICKET = "this message has no ticket"
 
 
 @use_cases.handles
@@ -73,8 +74,11 @@ async def get_ticket(cmd: GetTicket, uow: TicketsUnitOfWork) -> TicketPublic:
 async def ticket_of_message(cmd: GetTicketOfMessage, uow: TicketsUnitOfWork) -> TicketPublic:
     ticket = await uow.tickets.for_message(cmd.message_id)
     if ticket is None:
-        raise NotFound("this message has no ticket")
-    policy.check_read(cmd.actor, ticket.user_id)
+        raise NotFound(NO_TICKET)
+    try:
+        policy.check_read(cmd.actor, ticket.user_id)
+    except NotFound:  # not theirs to see: as if there were none, word for word
+        raise NotFound(NO_TICKET) from None
     return ticket
 
 

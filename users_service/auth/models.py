@@ -3,7 +3,7 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Identity, LargeBinary, func, text
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Identity, Index, LargeBinary, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from users_service.schema import Base
@@ -37,4 +37,9 @@ class SessionRevocation(Base):
     user_id: Mapped[uuid.UUID] = mapped_column()
     revoked_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), index=True
+    )
+
+    __table_args__ = (
+        # A user's latest revocation, read with the user at every login and refresh.
+        Index("ix_session_revocations_user_id_revoked_at", user_id, revoked_at),
     )

@@ -51,7 +51,9 @@ class RefreshTokenStore(Protocol):
 
 class RevocationStore(Protocol):
     async def revoke(self, user_id: uuid.UUID) -> datetime:
-        """Void the user's access tokens issued until now (the transaction's time); when."""
+        """Void the user's access tokens issued until now; when. Callers hold the user's row
+        lock, and the moment is the insert's, not the transaction's start: a user's revocations
+        are in commit order, each newer than those committed before it."""
         ...
 
     async def since(self, moment: datetime) -> list[Revocation]:
@@ -137,7 +139,7 @@ class RevocationRepository:
     async def revoke(self, user_id: uuid.UUID) -> datetime:
         stmt = (
             insert(SessionRevocation)
-            .values(user_id=user_id)
+            .values(user_id=user_id, revoked_at=func.clock_timestamp())
             .returning(SessionRevocation.revoked_at)
         )
         revoked_at: datetime = (await self._uow.session.execute(stmt)).scalar_one()

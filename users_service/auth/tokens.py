@@ -4,14 +4,20 @@ import hashlib
 import secrets
 import time
 import uuid
+from datetime import datetime
 
 import jwt
 
+from contracts.auth import microseconds
 from contracts.enums import Role
 from servicekit.settings import AuthSettings
 
 
-def issue_access_token(settings: AuthSettings, user_id: uuid.UUID, role: Role) -> str:
+def issue_access_token(
+    settings: AuthSettings, user_id: uuid.UUID, role: Role, *, revoked_at: datetime | None = None
+) -> str:
+    """An access token; ``revoked_at`` is the user's latest session revocation as read with
+    the user (None: none), which the token outlives (``rev``), unlike any later one."""
     now = int(time.time())
     claims = {
         "sub": str(user_id),
@@ -21,6 +27,7 @@ def issue_access_token(settings: AuthSettings, user_id: uuid.UUID, role: Role) -
         "iat": now,
         "exp": now + settings.access_token_ttl,
         "jti": uuid.uuid4().hex,
+        "rev": 0 if revoked_at is None else microseconds(revoked_at),
     }
     return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")
 

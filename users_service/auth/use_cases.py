@@ -18,8 +18,9 @@ BAD_REFRESH = "refresh token is invalid, expired, spent or revoked"
 async def _issue(
     uow: UsersUnitOfWork, account: Account, family_id: uuid.UUID | None = None
 ) -> TokenPair:
-    """A new token pair; its refresh token joins ``family_id`` (a new family if None). Inside
-    ``async with uow:``."""
+    """A new token pair; its refresh token joins ``family_id`` (a new family if None). Its
+    access token carries the account's newest revocation as read with it (``rev``): later ones
+    void it, that one does not. Inside ``async with uow:``."""
     settings = uow.settings
     refresh_token, token_hash = new_refresh_token()
     await uow.refresh_tokens.add(
@@ -29,7 +30,9 @@ async def _issue(
         expires_at=datetime.now(UTC) + timedelta(seconds=settings.refresh_token_ttl),
     )
     return TokenPair(
-        access_token=issue_access_token(settings, account.id, account.role),
+        access_token=issue_access_token(
+            settings, account.id, account.role, revoked_at=account.last_revocation
+        ),
         refresh_token=refresh_token,
         expires_in=settings.access_token_ttl,
     )

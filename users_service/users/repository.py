@@ -19,6 +19,7 @@ from contracts.users import UserPublic
 from servicekit.db import Sql, now_as_sql
 from servicekit.pagination import Key, keyset_past
 from servicekit.uow import SqlUnitOfWork
+from users_service.auth.models import SessionRevocation
 from users_service.users.models import User
 from users_service.users.search import contains
 
@@ -38,6 +39,9 @@ class Account:
     role: Role
     password_hash: str
     deleted_at: datetime | None
+    last_revocation: datetime | None
+    """The user's newest session revocation (None: none), read in the same statement as the
+    rest: an access token issued from this account outlives that one, not any later one."""
 
 
 class EmailTaken(Exception):
@@ -54,11 +58,13 @@ class UserStore(Protocol):
     async def count(self, flt: UserFilter) -> int: ...
 
     async def account_by_email(self, email: str) -> Account | None:
-        """The account whose email is ``email`` whatever its case (soft-deleted or not)."""
+        """The account whose email is ``email`` whatever its case (soft-deleted or not), with
+        its newest revocation, in one snapshot."""
         ...
 
     async def account(self, user_id: uuid.UUID) -> Account | None:
-        """The account, read in the unit of work's transaction."""
+        """The account with its newest revocation, read in one statement of the unit of
+        work's transaction."""
         ...
 
     async def add(
@@ -113,7 +119,17 @@ def _is_email_taken(exc: IntegrityError) -> bool:
 
 
 PUBLIC_COLUMNS = tuple(User.__table__.c[name] for name in UserPublic.model_fields)
-ACCOUNT_COLUMNS = (User.id, User.role, User.password_hash, User.deleted_at)
+_LAST_REVOCATION = (
+    select(func.max(SessionRevocation.revoked_at))
+    .where(SessionRevocation.user_id == User.id)
+    .correlate(User)
+    .scalar_subquery()
+    .label("last_revocation")
+)
+"""The user's newest session revocation (NULL: none), read in the statement that reads the
+user: one snapshot, so any revocation it does not see is newer than the one it does
+(``RevocationStore.revoke``)."""
+ACCOUNT_COLUMNS = (User.id, User.role, User.password_hash, User.deleted_at, _LAST_REVOCATION)
 _GET = Sql.of(select(*PUBLIC_COLUMNS).where(User.id == bindparam("user_id")))
 _ACCOUNT_BY_EMAIL = Sql.of(
     select(*ACCOUNT_COLUMNS).where(func.lower(User.email) == bindparam("email"))
@@ -126,6 +142,7 @@ def _account(row: Mapping[str, Any] | RowMapping) -> Account:
         role=Role(row["role"]),  # asyncpg reads an enum as its text
         password_hash=row["password_hash"],
         deleted_at=row["deleted_at"],
+        last_revocation=row["last_revocation"],
     )
 
 

@@ -4,11 +4,13 @@ in a ``UsersStore`` shared by every unit of work of a test, with transactions of
 What the real database does and the use cases rely on, the fake does too: a unit of work
 changes a copy of what is committed and its commit swaps the copy in (leaving the block without
 committing forgets the changes); an email is unique whatever its case; ``updated_at``,
-``used_at``, ``revoked_at`` and ``NOW`` are the transaction's time (one instant per unit of
-work, from the store's clock); a hard delete takes the user's refresh tokens along. Reads that
-are single statements on Postgres (``get``, ``page``, ``count``, ``account_by_email``,
-``since``) see what is committed; the others need ``async with uow:``, as a session does.
-Search by ``q`` is a plain case-insensitive substring of the email or the name.
+``used_at``, a refresh token's ``revoked_at`` and ``NOW`` are the transaction's time (one
+instant per unit of work, from the store's clock), a session revocation's the moment it is made
+(``clock_timestamp()``: the clock's next tick, later than the transaction's); an account is
+read with its user's newest revocation; a hard delete takes the user's refresh tokens along.
+Reads that are single statements on Postgres (``get``, ``page``, ``count``,
+``account_by_email``, ``since``) see what is committed; the others need ``async with uow:``, as
+a session does. Search by ``q`` is a plain case-insensitive substring of the email or the name.
 """
 
 import copy
@@ -75,8 +77,10 @@ class UserRow:
             deleted_at=self.deleted_at,
         )
 
-    def account(self) -> Account:
-        return Account(self.id, self.role, self.password_hash, self.deleted_at)
+    def account(self, state: "State") -> Account:
+        """The account as ``state`` holds it, with its newest revocation there."""
+        last = max((r.revoked_at for r in state.revocations if r.user_id == self.id), default=None)
+        return Account(self.id, self.role, self.password_hash, self.deleted_at, last)
 
 
 @dataclass
@@ -140,12 +144,14 @@ class FakeUserStore:
         ]
 
     async def account_by_email(self, email: str) -> Account | None:
-        row = _by_email(self._uow.committed, email)
-        return None if row is None else row.account()
+        committed = self._uow.committed
+        row = _by_email(committed, email)
+        return None if row is None else row.account(committed)
 
     async def account(self, user_id: uuid.UUID) -> Account | None:
-        row = self._uow.state.users.get(user_id)
-        return None if row is None else row.account()
+        state = self._uow.state
+        row = state.users.get(user_id)
+        return None if row is None else row.account(state)
 
     async def add(
         self, *, email: str, full_name: str, role: Role, password_hash: str
@@ -240,7 +246,7 @@ class FakeRevocationStore:
         self._uow = uow
 
     async def revoke(self, user_id: uuid.UUID) -> datetime:
-        revoked_at = self._uow.now
+        revoked_at = self._uow.store.clock.tick()  # the insert's moment, after the transaction's
         self._uow.state.revocations.append(Revocation(user_id=user_id, revoked_at=revoked_at))
         return revoked_at
 
