@@ -6,7 +6,9 @@ process or another (``OPENAI_BASE_URL``). The answer echoes the last user messag
 ``server.behaviour`` applies: ``normal``, ``slow:<seconds>`` (wait before the first byte),
 ``status:<code>`` (an OpenAI-style error), ``drop`` (cut the connection; after a few chunks when
 streaming), ``odd`` (a stream with fields of unexpected shapes before the answer, which a lenient
-client reads as missing). ``status:<code>x<n>`` and ``dropx<n>`` fail only the first n times for
+client reads as missing), ``paced:<first>:<rate>:<n>`` (a model's pace: the first token after
+``first`` seconds, then ``rate`` tokens a second, ``n`` tokens ``t0 t1 ...`` in all).
+``status:<code>x<n>`` and ``dropx<n>`` fail only the first n times for
 the same text.
 """
 
@@ -67,6 +69,11 @@ def _error(status: int, message: str) -> JSONResponse:
     headers = {"retry-after": "0", "retry-after-ms": "10"} if status == 429 else None
     error = {"message": message, "type": kind, "param": None, "code": code}
     return JSONResponse({"error": error}, status, headers=headers)
+
+
+def paced_answer(tokens: int) -> str:
+    """The answer of ``paced:...:<tokens>``: ``t0 t1 ... t<tokens - 1>``."""
+    return " ".join(f"t{i}" for i in range(tokens))
 
 
 def _sse(data: dict[str, Any]) -> bytes:
@@ -214,11 +221,16 @@ class FakeOpenAI:
         question = last_user_message(body["messages"])
         behaviour = self._pick(question)
         kind, _, arg = behaviour.partition(":")
+        pace: tuple[float, float, int] | None = None
         try:
             if kind == "status" and 400 <= int(arg) < 600:
                 return _error(int(arg), f"Fake error {arg} ([[fake:{behaviour}]]).")
             delay = float(arg) if kind == "slow" else 0.0
-            if kind not in ("slow", "normal", "drop", "odd") or (kind != "slow" and arg):
+            if kind == "paced":
+                first, rate, count = arg.split(":")
+                pace = (float(first), float(rate), int(count))
+                delay = pace[0]
+            elif kind not in ("slow", "normal", "drop", "odd") or (kind != "slow" and arg):
                 raise ValueError(behaviour)
         except ValueError:
             return _error(400, f"Unknown fake behaviour {behaviour!r}.")
@@ -227,7 +239,7 @@ class FakeOpenAI:
         if behaviour == "drop" and not body.get("stream"):
             await _drop(transport)
             return Response(status_code=204)  # never sent: the connection is gone
-        answer = self.answer_for(question)
+        answer = paced_answer(pace[2]) if pace else self.answer_for(question)
         pieces: list[str] = re.findall(r"\S+\s*|\s+", answer)
         asked, n = len(json.dumps(body["messages"]).split()), len(pieces)  # rough token counts
         usage = {"prompt_tokens": asked, "completion_tokens": n, "total_tokens": asked + n}
@@ -251,8 +263,12 @@ class FakeOpenAI:
                 yield _sse({**head, "model": 7, "choices": "?", "usage": "n/a"})
                 yield _sse({**head, "choices": [{"index": 0, "delta": None}, "?"]})
             yield chunk({"role": "assistant", "content": "", "refusal": None})
-            for piece in pieces[: 2 if behaviour == "drop" else None]:
-                await asyncio.sleep(min(delay / 20, 0.05))
+            started = time.monotonic()
+            for number, piece in enumerate(pieces[: 2 if behaviour == "drop" else None]):
+                if pace is not None:  # on time, however late the loop woke before
+                    await asyncio.sleep(max(0.0, started + number / pace[1] - time.monotonic()))
+                else:
+                    await asyncio.sleep(min(delay / 20, 0.05))
                 yield chunk({"content": piece})
             if behaviour == "drop":
                 await _drop(transport)
