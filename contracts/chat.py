@@ -83,7 +83,7 @@ class AddMessage(Command):
     content: Content
     idempotency_key: IdempotencyKey | None = None
     message_id: UUID | None = None
-    """The new message's id, when the caller picks it (the gateway does, see ``stream_key``)."""
+    """The new message's id, when the caller picks it (the gateway does, see ``message_prefix``)."""
 
 
 class GetMessage(Command):

@@ -53,9 +53,3 @@ def routing_key(event_type: str) -> str:
     """Routing key of an event type: ``support.ticket.created`` -> ``ticket.created``."""
     return event_type.removeprefix("support.")
 
-
-def stream_key(message_id: object, *, final: bool = False) -> str:
-    """``final_key(message_id)`` (and, without ``final``, the per-message key of the words that
-    earlier versions published; nothing publishes there any more)."""
-    text = str(message_id)
-    return final_key(message_id) if final else f"token.{text[:8]}.{text}"
