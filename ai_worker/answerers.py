@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-import httpx
+import httpx2  # the HTTP client the openai SDK is built on
 import openai
 import orjson
 from openai.types.chat import ChatCompletionMessageParam
@@ -182,7 +182,7 @@ class OpenAIAnswerer:
                             written.append(content)
                             await on_delta(content)
                         finished = finished or choice.get("finish_reason") is not None
-        except (httpx.TransportError, orjson.JSONDecodeError) as exc:
+        except (httpx2.TransportError, orjson.JSONDecodeError) as exc:
             raise StreamCut(f"the stream broke: {type(exc).__name__}") from exc
         if not finished:
             raise StreamCut("the stream ended before the answer did")
