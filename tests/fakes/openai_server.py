@@ -29,6 +29,7 @@ from typing import Any, Self
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -108,6 +109,9 @@ class FakeOpenAI:
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
         self._counts: Counter[tuple[str, str]] = Counter()
+        self.in_flight = 0
+        self.most_in_flight = 0
+        """The most chat completions it was writing at once."""
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
@@ -213,6 +217,25 @@ class FakeOpenAI:
         return refused or JSONResponse({"object": "list", "data": data})
 
     async def _chat(self, request: Request) -> Response:
+        with self._lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            response = await self._completion(request)
+        except BaseException:
+            self._done()
+            raise
+        if isinstance(response, StreamingResponse):
+            response.background = BackgroundTask(self._done)
+        else:
+            self._done()
+        return response
+
+    def _done(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
+
+    async def _completion(self, request: Request) -> Response:
         body, refused = await self._receive(request)
         if refused is not None:
             return refused

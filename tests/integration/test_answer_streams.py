@@ -27,9 +27,15 @@ ANSWER = paced_answer(TOKENS)
 
 
 @pytest.fixture(scope="module")
-def paced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def model() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def paced(model: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A system whose AI worker streams from a fake model at a real model's pace."""
-    with FakeOpenAI() as model, infra_or_fail() as infra:
+    with infra_or_fail() as infra:
         settings = {
             "OPENAI_API_KEY": "test-key",
             "OPENAI_BASE_URL": model.base_url,
@@ -136,9 +142,10 @@ def assert_whole(reading: Reading) -> None:
 
 
 async def test_clients_that_go_away_disturb_no_other_stream(
-    paced: Stack, people: list[tuple[User, str]], client: httpx.AsyncClient
+    paced: Stack, model: FakeOpenAI, people: list[tuple[User, str]], client: httpx.AsyncClient
 ) -> None:
-    """100 streams: 25 close mid-answer, 25 at the final state, 50 read to the end."""
+    """100 streams: 25 close mid-answer, 25 at the final state, 50 read to the end; the worker
+    writes all the answers at once."""
     posted = [
         (user, chat_id, await post(client, user, chat_id))
         for user, chat_id in people
@@ -163,6 +170,7 @@ async def test_clients_that_go_away_disturb_no_other_stream(
         assert_whole(reading)
     log = await asyncio.to_thread(Path(paced.log).read_text)
     assert "Unbind cancelled" not in log
+    assert model.most_in_flight >= 90, "a model call waits on the network: the worker holds many"
 
 
 async def test_a_stream_opened_at_any_moment_gives_the_whole_answer(
