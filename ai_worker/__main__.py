@@ -7,6 +7,7 @@ import openai
 from ai_worker.answerers import Answerer, OfflineAnswerer, OpenAIAnswerer, RetryPolicy
 from ai_worker.knowledge import KnowledgeBase
 from ai_worker.settings import AiSettings
+from ai_worker.streaming import AnswerStreams, serve_replays
 from ai_worker.worker import AnswerWorker
 from contracts.names import AI_STREAM_EXCHANGE
 from servicekit.bus import Publisher
@@ -43,19 +44,23 @@ async def main() -> None:
             settings.amqp_url, timeout=settings.rpc_timeout, name="ai", spans=runtime.spans
         )
         await rpc.start()
-        stream = Publisher(await runtime.channel(), AI_STREAM_EXCHANGE)
+        words = await runtime.channel()
+        streams = AnswerStreams(
+            Publisher(words, AI_STREAM_EXCHANGE), interval=settings.ai_stream_interval
+        )
+        await serve_replays(words, streams)
         worker = AnswerWorker(
             knowledge=knowledge,
             answerer=make_answerer(settings),
             rpc=rpc,
-            stream=stream,
+            streams=streams,
             top_k=settings.ai_top_k,
-            stream_interval=settings.ai_stream_interval,
         )
         await runtime.consume("ai.message-created", ["message.created"], worker.handle)
         try:
             await runtime.wait_for_shutdown()
         finally:
+            await streams.close()
             await rpc.close()
 
 

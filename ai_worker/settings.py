@@ -17,8 +17,9 @@ class AiSettings(ServiceSettings):
     ai_retry_base_seconds: float = Field(default=1.0, ge=0)
     ai_top_k: int = Field(default=3, ge=1, le=10)
     ai_stream_interval: float = Field(
-        default=0.05, ge=0, le=5, description="seconds between stream chunks of one answer"
+        default=0.05, ge=0, le=5, description="seconds between batches of answers' words"
     )
     ai_temperature: float = Field(default=0.2, ge=0, le=2)
-    event_prefetch: int = Field(default=16, ge=1, le=1000)
+    event_prefetch: int = Field(default=256, ge=1, le=2000)
+    """Answers written at once: a model call waits on the network, so hundreds fit."""
     kb_dir: Path = DEFAULT_KB_DIR

@@ -20,10 +20,12 @@ after a restart): it costs one LLM call whose seal then changes nothing.
 import logging
 import time
 import uuid
+from typing import Protocol
 
 from ai_worker.answerers import Answerer, AnswerFailed
-from ai_worker.chunks import Coalescer
 from ai_worker.knowledge import Hit, KnowledgeBase, reference_snippet
+from ai_worker.streaming import AnswerStreams
+from contracts.base import Command
 from contracts.chat import (
     FailMessage,
     GetMessage,
@@ -31,18 +33,22 @@ from contracts.chat import (
     MessagePublic,
     Reference,
     SealMessage,
-    StreamChunk,
 )
 from contracts.enums import MessageStatus, Role
 from contracts.events import CloudEvent
-from contracts.names import stream_key
 from contracts.rpc import Actor
-from servicekit.bus import NOT_PERSISTENT, Properties, Publisher
 from servicekit.consumer import Delivery
 from servicekit.metrics import AI_ANSWERS, AI_TOKENS
-from servicekit.rpc_client import RpcClient
 
 log = logging.getLogger(__name__)
+
+
+class Caller(Protocol):
+    """What calls the chat service: the bus's ``RpcClient``, or an in-process one in tests."""
+
+    async def call(self, command: Command, *, timeout: float | None = None) -> bytes: ...
+
+
 WORKER = Actor(id=uuid.UUID(int=1), role=Role.ADMIN)
 """The identity the worker reads messages under (any message, no owner)."""
 
@@ -59,14 +65,13 @@ class AnswerWorker:
         *,
         knowledge: KnowledgeBase,
         answerer: Answerer,
-        rpc: RpcClient,
-        stream: Publisher,
+        rpc: Caller,
+        streams: AnswerStreams,
         top_k: int,
-        stream_interval: float,
         remember: int = 10_000,
     ) -> None:
         self._knowledge, self._answerer, self._rpc = knowledge, answerer, rpc
-        self._stream, self._top_k, self._stream_interval = stream, top_k, stream_interval
+        self._streams, self._top_k = streams, top_k
         self._answering: set[uuid.UUID] = set()
         self._sealed: dict[uuid.UUID, None] = {}
         """Messages sealed here, oldest first, at most ``remember``."""
@@ -98,27 +103,26 @@ class AnswerWorker:
         """Write the answer and seal the message (True), or mark it failed (False)."""
         message_id = created.message.id
         hits = self._knowledge.search(created.message.user_input, k=self._top_k)
-
-        async def publish(chunk: StreamChunk) -> None:
-            await self._publish(message_id, chunk)
-
-        chunks = Coalescer(publish, interval=self._stream_interval)
+        words = self._streams.open(message_id)
         started = time.perf_counter()
         try:
             answer = await self._answerer.answer(
                 created.message.user_input,
                 created.recent_turns,
                 hits,
-                on_delta=chunks.add,
-                on_reset=chunks.reset,
+                on_delta=words.add,
+                on_reset=words.reset,
             )
         except AnswerFailed as exc:
-            await chunks.close(send=False)  # the failed state is the last word, not a late token
+            await words.close(send=False)
             AI_ANSWERS.labels("-", "failed").observe(time.perf_counter() - started)
             log.warning("message %s failed: %s", message_id, exc)
             await self._rpc.call(FailMessage(message_id=message_id, error=str(exc)))
             return False
-        await chunks.close()
+        except BaseException:
+            await words.close(send=False)
+            raise
+        await words.close()
         AI_ANSWERS.labels(answer.model, "ok").observe(time.perf_counter() - started)
         AI_TOKENS.labels(answer.model, "prompt").inc(answer.prompt_tokens)
         AI_TOKENS.labels(answer.model, "completion").inc(answer.completion_tokens)
@@ -134,13 +138,3 @@ class AnswerWorker:
     async def _still_pending(self, message_id: uuid.UUID) -> bool:
         raw = await self._rpc.call(GetMessage(actor=WORKER, message_id=message_id))
         return MessagePublic.model_validate_json(raw).status == MessageStatus.PENDING
-
-    async def _publish(self, message_id: uuid.UUID, chunk: StreamChunk) -> None:
-        try:
-            await self._stream.publish(
-                chunk.model_dump_json(exclude_none=True).encode(),
-                routing_key=stream_key(message_id),
-                properties=Properties(delivery_mode=NOT_PERSISTENT),
-            )
-        except Exception as exc:  # a lost chunk loses nothing: the sealed message is the truth
-            log.debug("chunk of %s not published: %s", message_id, exc)

@@ -83,7 +83,7 @@ class AddMessage(Command):
     content: Content
     idempotency_key: IdempotencyKey | None = None
     message_id: UUID | None = None
-    """The new message's id, when the caller picks it (the gateway does, see ``stream_key``)."""
+    """The new message's id, when the caller picks it (the gateway does, see ``message_prefix``)."""
 
 
 class GetMessage(Command):
@@ -197,10 +197,37 @@ class MessageCreated(Event):
 
 
 class StreamChunk(WireModel):
-    """What flows on ``ai.stream``: ``token`` deltas while the answer is written, ``reset``
-    when a failed attempt's partial text is void, then ``sealed`` or ``failed`` with the
-    whole message. Losing one loses nothing: the sealed message is the truth."""
+    """A message's final state on ``ai.stream`` (``final_key``): ``sealed`` or ``failed`` with
+    the whole message, answer included. (``token`` and ``reset`` are what earlier versions sent
+    for words; words now travel as ``AnswerDeltas``.)"""
 
     type: Literal["token", "reset", "sealed", "failed"]
     delta: str | None = None
     message: MessagePublic | None = None
+
+
+class AnswerDelta(WireModel):
+    """Words of one answer: ``text`` at character ``offset`` of the answer written by
+    ``attempt`` (a new attempt starts again from offset 0: what an earlier one wrote is void).
+    A ``snapshot`` is everything the attempt has written so far, from offset 0."""
+
+    message_id: UUID
+    attempt: str
+    offset: int = Field(ge=0)
+    text: str
+    snapshot: bool = False
+
+
+class AnswerDeltas(WireModel):
+    """What an AI worker sends a gateway on ``ai.stream``: the words of many answers written
+    since its last batch, each in order, or a snapshot for a gateway that asked (``replay_key``).
+    Losing a batch loses nothing: gateways see the gap in the offsets and ask for a snapshot,
+    and the sealed message carries the whole answer."""
+
+    deltas: list[AnswerDelta]
+
+
+class ReplayRequest(WireModel):
+    """A gateway asks the worker writing ``message_id`` for a snapshot, to its ``reply_to``."""
+
+    message_id: UUID

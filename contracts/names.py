@@ -7,19 +7,37 @@ EVENTS_EXCHANGE: Final = "support.events"
 DEAD_LETTER_EXCHANGE: Final = "support.dlx"
 """Direct exchange where consumers' queues dead-letter; routing key = the queue's name."""
 AI_STREAM_EXCHANGE: Final = "ai.stream"
-"""Transient topic exchange of answer chunks; routing key ``message.<id[:8]>.<message id>``."""
+"""Transient topic exchange of answers being written: their words (``token.<prefix>``), their
+final states (``final.<prefix>.<message id>``), and gateways' requests for the words written
+so far (``replay.<prefix>.<message id>``)."""
 
 
-def stream_key(message_id: object, *, final: bool = False) -> str:
-    """Routing key on ``ai.stream`` of one message's words as they are written (``token.``,
-    resets included) or of its final state, sealed or failed (``final.``).
+def message_prefix(message_id: object) -> str:
+    """The first eight hex digits of a message id: the prefix of the gateway that chose it.
 
-    The id's first eight hex digits are a word of their own, so a gateway that picks the ids of
-    the messages posted through it with its own prefix hears all of their final states through
-    one binding, ``final.<prefix>.*``, instead of binding and unbinding for each message; and a
-    client that only waits for the answer costs no delivery of its words."""
+    A gateway gives the messages posted through it ids with a prefix of its own, so it hears
+    all of their words and final states through two bindings made at start (``token_key``,
+    ``final.<prefix>.*``) rather than binding and unbinding for each message."""
+    return str(message_id)[:8]
+
+
+def final_key(message_id: object) -> str:
+    """Routing key on ``ai.stream`` of one message's final state, sealed or failed."""
     text = str(message_id)
-    return f"{'final' if final else 'token'}.{text[:8]}.{text}"
+    return f"final.{text[:8]}.{text}"
+
+
+def token_key(prefix: str) -> str:
+    """Routing key on ``ai.stream`` of the words written for the messages of one gateway
+    prefix: batches of deltas of many answers at once (``contracts.chat.AnswerDeltas``)."""
+    return f"token.{prefix}"
+
+
+def replay_key(message_id: object) -> str:
+    """Routing key on ``ai.stream`` of a request for what is written so far of one message's
+    answer: the worker writing it answers with a snapshot; every worker hears them all."""
+    text = str(message_id)
+    return f"replay.{text[:8]}.{text}"
 
 
 def ping_queue(service: str) -> str:
@@ -34,3 +52,4 @@ SERVICES: Final = ("users", "chat", "tickets", "ai")
 def routing_key(event_type: str) -> str:
     """Routing key of an event type: ``support.ticket.created`` -> ``ticket.created``."""
     return event_type.removeprefix("support.")
+

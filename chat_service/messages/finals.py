@@ -6,7 +6,7 @@ import logging
 from typing import Protocol
 
 from contracts.chat import MessagePublic, StreamChunk
-from contracts.names import stream_key
+from contracts.names import final_key
 from servicekit.bus import NOT_PERSISTENT, Properties, Publisher
 
 log = logging.getLogger("chat_service")
@@ -29,7 +29,7 @@ class StreamFinals:
         try:
             await self._stream.publish(
                 chunk.model_dump_json().encode(),
-                routing_key=stream_key(message.id, final=True),
+                routing_key=final_key(message.id),
                 properties=Properties(delivery_mode=NOT_PERSISTENT),
             )
         except Exception as exc:  # best effort: waiting clients re-read the message

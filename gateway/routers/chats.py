@@ -19,10 +19,10 @@ from contracts.chat import (
     ListMessages,
     MessagePublic,
     RetryMessage,
-    StreamChunk,
 )
 from contracts.enums import MessageStatus
 from contracts.rpc import Actor, Page
+from gateway.answers import AnswerWatch, Resume
 from gateway.problems import problem
 from gateway.ratelimit import Limits
 from gateway.routers.users import Cursor, Limit
@@ -35,6 +35,8 @@ from servicekit.rpc_client import RpcClient
 router = APIRouter(prefix="/chats", tags=["chats"])
 MessagePath = "/{chat_id}/messages/{message_id}"
 KEEPALIVE_SECONDS = 15.0
+REFRESH_SECONDS = 5.0
+"""A stream that hears nothing for this long reads its message again (a lost final state)."""
 
 
 def _hub(request: Request) -> StreamHub:
@@ -52,32 +54,16 @@ async def _current(rpc: RpcClient, actor: Actor, chat_id: UUID, message_id: UUID
     return MessagePublic.model_validate_json(await rpc.call(command))
 
 
-async def _final(
-    chunks: asyncio.Queue[StreamChunk], message: MessagePublic, seconds: float
-) -> MessagePublic:
-    """The message once a final state comes in on ``chunks``, or ``message`` after ``seconds``."""
-    try:
-        async with asyncio.timeout(seconds):
-            while True:
-                chunk = await chunks.get()
-                if chunk.message is not None:
-                    return chunk.message
-    except TimeoutError:
-        return message
-
-
 async def _wait_final(
     hub: StreamHub, rpc: RpcClient, actor: Actor, message: MessagePublic, seconds: float
 ) -> MessagePublic:
     """The message once sealed or failed, or as it is after ``seconds``."""
-    async with hub.watch(message.id) as chunks:
+    async with hub.watch(message.id) as watch:
         current = await _current(rpc, actor, message.chat_id, message.id)  # it may be done already
         if current.status != MessageStatus.PENDING:
             return current
-        final = await _final(chunks, current, seconds)
-    if final.status != MessageStatus.PENDING:
-        return final
-    return await _current(rpc, actor, message.chat_id, message.id)
+        final = await watch.final_within(seconds)
+    return final or await _current(rpc, actor, message.chat_id, message.id)
 
 
 @router.post("", status_code=201, response_model=ChatPublic)
@@ -141,13 +127,13 @@ async def add_message(
         message = MessagePublic.model_validate_json(raw)
         return _json(raw, 202, _location(message))
     # Watching before the message exists: its final state cannot slip by, so no read is needed.
-    async with hub.watch(message_id) as chunks:
+    async with hub.watch(message_id) as watch:
         message = MessagePublic.model_validate_json(await rpc.call(command))
-        final = await _final(chunks, message, wait) if message.id == message_id else None
+        final = await watch.final_within(wait) if message.id == message_id else None
+        if message.id == message_id and final is None:  # finals are best effort: ask, to be sure
+            final = await _current(rpc, actor, chat_id, message.id)
     if final is None:  # an earlier message, replayed for its Idempotency-Key
         final = await _wait_final(hub, rpc, actor, message, wait)
-    elif final.status == MessageStatus.PENDING:  # chunks are best effort: ask, to be sure
-        final = await _current(rpc, actor, chat_id, message.id)
     status = 202 if final.status == MessageStatus.PENDING else 201
     return _json(final.model_dump_json().encode(), status, _location(final))
 
@@ -183,54 +169,62 @@ async def retry_message(chat_id: UUID, message_id: UUID, rpc: Rpc, actor: Curren
     return await relay(rpc, command, status=202)
 
 
-def _sse(event: str, data: bytes) -> bytes:
-    return b"event: " + event.encode() + b"\ndata: " + data + b"\n\n"
-
-
-def _final_event(message: MessagePublic) -> bytes:
-    return _sse(message.status.value, message.model_dump_json().encode())
-
-
 @router.get(
     f"{MessagePath}/stream",
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def stream_message(
-    chat_id: UUID, message_id: UUID, request: Request, rpc: Rpc, actor: CurrentActor
+    chat_id: UUID,
+    message_id: UUID,
+    request: Request,
+    rpc: Rpc,
+    actor: CurrentActor,
+    last_event_id: Annotated[str | None, Header(max_length=100)] = None,
 ) -> StreamingResponse:
-    """Server-sent events: ``token`` deltas while the answer is written, then one ``sealed``
-    or ``failed`` event with the whole message (at once if it is already finished)."""
-    first = await _current(rpc, actor, chat_id, message_id)  # 404 before any byte is sent
+    """Server-sent events: the answer from its first word as ``token`` events (``{"delta",
+    "offset"}``, each with an id), then one ``sealed`` or ``failed`` event with the whole
+    message. Opened at any moment, the stream starts with what is written already; with
+    ``Last-Event-ID`` it goes on after the last word the client had."""
+    await _current(rpc, actor, chat_id, message_id)  # 404 before any byte is sent
     hub = _hub(request)
     limit = request.app.state.settings.stream_max_seconds
+    resume = Resume.parse(last_event_id)
 
-    async def events() -> AsyncIterator[bytes]:
-        if first.status != MessageStatus.PENDING:
-            yield _final_event(first)
-            return
-        async with hub.watch(message_id, tokens=True) as chunks:
-            current = await _current(rpc, actor, chat_id, message_id)
-            if current.status != MessageStatus.PENDING:
-                yield _final_event(current)
-                return
-            deadline = asyncio.get_running_loop().time() + limit
-            while asyncio.get_running_loop().time() < deadline:
-                try:
-                    chunk = await asyncio.wait_for(chunks.get(), KEEPALIVE_SECONDS)
-                except TimeoutError:
-                    yield b": keep-alive\n\n"
-                    continue
-                if chunk.message is not None:
-                    yield _final_event(chunk.message)
-                    return
-                if chunk.type == "token":
-                    yield _sse("token", orjson.dumps({"delta": chunk.delta or ""}))
-                else:
-                    yield _sse("reset", b"{}")
+    async def refresh(watch: AnswerWatch) -> None:
+        """Read the message again (a final state may have been lost) and ask for the words."""
         current = await _current(rpc, actor, chat_id, message_id)
         if current.status != MessageStatus.PENDING:
-            yield _final_event(current)
+            watch.offer_final(current)
+        else:
+            hub.ask_for_snapshot(message_id)
+
+    async def events() -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        async with hub.watch(message_id, words=True, resume=resume) as watch:
+            await refresh(watch)  # heard from now on: read what came before
+            deadline, quiet_since = loop.time() + limit, loop.time()
+            while True:
+                watch.changed.clear()
+                if watch.refresh_due:
+                    watch.refresh_due = False
+                    await refresh(watch)
+                if frames := watch.take():
+                    quiet_since = loop.time()
+                    yield b"".join(frames)
+                if watch.done:
+                    return
+                left = deadline - loop.time()
+                if left <= 0:
+                    return
+                try:
+                    async with asyncio.timeout(min(REFRESH_SECONDS, left)):
+                        await watch.changed.wait()
+                except TimeoutError:
+                    watch.refresh_due = True  # nothing for a while: make sure nothing was lost
+                    if loop.time() - quiet_since >= KEEPALIVE_SECONDS:
+                        quiet_since = loop.time()
+                        yield b": keep-alive\n\n"
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(events(), media_type="text/event-stream", headers=headers)

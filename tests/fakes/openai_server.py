@@ -6,7 +6,9 @@ process or another (``OPENAI_BASE_URL``). The answer echoes the last user messag
 ``server.behaviour`` applies: ``normal``, ``slow:<seconds>`` (wait before the first byte),
 ``status:<code>`` (an OpenAI-style error), ``drop`` (cut the connection; after a few chunks when
 streaming), ``odd`` (a stream with fields of unexpected shapes before the answer, which a lenient
-client reads as missing). ``status:<code>x<n>`` and ``dropx<n>`` fail only the first n times for
+client reads as missing), ``paced:<first>:<rate>:<n>`` (a model's pace: the first token after
+``first`` seconds, then ``rate`` tokens a second, ``n`` tokens ``t0 t1 ...`` in all).
+``status:<code>x<n>`` and ``dropx<n>`` fail only the first n times for
 the same text.
 """
 
@@ -27,6 +29,7 @@ from typing import Any, Self
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -69,6 +72,11 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": error}, status, headers=headers)
 
 
+def paced_answer(tokens: int) -> str:
+    """The answer of ``paced:...:<tokens>``: ``t0 t1 ... t<tokens - 1>``."""
+    return " ".join(f"t{i}" for i in range(tokens))
+
+
 def _sse(data: dict[str, Any]) -> bytes:
     return f"data: {json.dumps(data)}\n\n".encode()
 
@@ -101,6 +109,9 @@ class FakeOpenAI:
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
         self._counts: Counter[tuple[str, str]] = Counter()
+        self.in_flight = 0
+        self.most_in_flight = 0
+        """The most chat completions it was writing at once."""
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
@@ -206,6 +217,25 @@ class FakeOpenAI:
         return refused or JSONResponse({"object": "list", "data": data})
 
     async def _chat(self, request: Request) -> Response:
+        with self._lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            response = await self._completion(request)
+        except BaseException:
+            self._done()
+            raise
+        if isinstance(response, StreamingResponse):
+            response.background = BackgroundTask(self._done)
+        else:
+            self._done()
+        return response
+
+    def _done(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
+
+    async def _completion(self, request: Request) -> Response:
         body, refused = await self._receive(request)
         if refused is not None:
             return refused
@@ -214,11 +244,16 @@ class FakeOpenAI:
         question = last_user_message(body["messages"])
         behaviour = self._pick(question)
         kind, _, arg = behaviour.partition(":")
+        pace: tuple[float, float, int] | None = None
         try:
             if kind == "status" and 400 <= int(arg) < 600:
                 return _error(int(arg), f"Fake error {arg} ([[fake:{behaviour}]]).")
             delay = float(arg) if kind == "slow" else 0.0
-            if kind not in ("slow", "normal", "drop", "odd") or (kind != "slow" and arg):
+            if kind == "paced":
+                first, rate, count = arg.split(":")
+                pace = (float(first), float(rate), int(count))
+                delay = pace[0]
+            elif kind not in ("slow", "normal", "drop", "odd") or (kind != "slow" and arg):
                 raise ValueError(behaviour)
         except ValueError:
             return _error(400, f"Unknown fake behaviour {behaviour!r}.")
@@ -227,7 +262,7 @@ class FakeOpenAI:
         if behaviour == "drop" and not body.get("stream"):
             await _drop(transport)
             return Response(status_code=204)  # never sent: the connection is gone
-        answer = self.answer_for(question)
+        answer = paced_answer(pace[2]) if pace else self.answer_for(question)
         pieces: list[str] = re.findall(r"\S+\s*|\s+", answer)
         asked, n = len(json.dumps(body["messages"]).split()), len(pieces)  # rough token counts
         usage = {"prompt_tokens": asked, "completion_tokens": n, "total_tokens": asked + n}
@@ -251,8 +286,12 @@ class FakeOpenAI:
                 yield _sse({**head, "model": 7, "choices": "?", "usage": "n/a"})
                 yield _sse({**head, "choices": [{"index": 0, "delta": None}, "?"]})
             yield chunk({"role": "assistant", "content": "", "refusal": None})
-            for piece in pieces[: 2 if behaviour == "drop" else None]:
-                await asyncio.sleep(min(delay / 20, 0.05))
+            started = time.monotonic()
+            for number, piece in enumerate(pieces[: 2 if behaviour == "drop" else None]):
+                if pace is not None:  # on time, however late the loop woke before
+                    await asyncio.sleep(max(0.0, started + number / pace[1] - time.monotonic()))
+                else:
+                    await asyncio.sleep(min(delay / 20, 0.05))
                 yield chunk({"content": piece})
             if behaviour == "drop":
                 await _drop(transport)

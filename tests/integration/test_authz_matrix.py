@@ -228,8 +228,8 @@ def check_success(row: Row, response: httpx.Response, scene: Scene) -> None:
     elif row.path.endswith("/stream"):
         assert content_type.startswith("text/event-stream"), content_type
         events = read_sse(response)
-        assert [name for name, _ in events] == ["sealed"], events
-        assert events[0][1]["id"] == scene.values["message"]
+        assert [name for name, _ in events] == ["token", "sealed"], events
+        assert events[1][1]["id"] == scene.values["message"]
     elif "/export" in row.path:
         assert content_type.startswith("text/csv"), content_type
         header, *rows = response.text.splitlines()

@@ -76,7 +76,9 @@ def test_without_wait_the_message_is_accepted_pending(api: httpx.Client, custome
     assert current.json()["status"] == "sealed"
 
 
-def test_stream_of_a_finished_message_is_its_final_event(api: httpx.Client, customer: User) -> None:
+def test_stream_of_a_finished_message_is_its_answer_then_its_final_event(
+    api: httpx.Client, customer: User
+) -> None:
     chat_id = new_chat(api, customer)
     message = ask(api, customer, chat_id, "How do I export my data?").json()
     url = f"/api/chats/{chat_id}/messages/{message['id']}/stream"
@@ -84,7 +86,10 @@ def test_stream_of_a_finished_message_is_its_final_event(api: httpx.Client, cust
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         events = read_sse(response)
-    assert events == [("sealed", message)]
+    assert events == [
+        ("token", {"delta": message["ai_response"], "offset": 0}),
+        ("sealed", message),
+    ]
 
 
 def test_messages_are_listed_oldest_first(api: httpx.Client, customer: User, agent: User) -> None:

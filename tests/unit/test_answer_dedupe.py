@@ -10,6 +10,7 @@ from typing import Any
 
 from ai_worker.answerers import Answer, AnswerFailed, OnDelta, OnReset
 from ai_worker.knowledge import Hit, KnowledgeBase, Passage
+from ai_worker.streaming import AnswerStreams
 from ai_worker.worker import AnswerWorker
 from contracts.base import Command
 from contracts.chat import FailMessage, GetMessage, MessageCreated, MessagePublic, SealMessage, Turn
@@ -96,10 +97,9 @@ def _worker(chat: Chat, model: Model, remember: int = 10) -> AnswerWorker:
     return AnswerWorker(
         knowledge=knowledge,
         answerer=model,
-        rpc=chat,  # type: ignore[arg-type]
-        stream=Stream(),  # type: ignore[arg-type]
+        rpc=chat,
+        streams=AnswerStreams(Stream(), interval=0.0),  # type: ignore[arg-type]
         top_k=1,
-        stream_interval=0.0,
         remember=remember,
     )
 

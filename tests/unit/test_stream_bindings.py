@@ -1,10 +1,10 @@
-"""What a gateway binds on ``ai.stream`` to hear one message: nothing for the final state of a
-message posted through it (its start-up binding hears those), its words only while asked, and
-another gateway's messages one binding each."""
+"""What a gateway binds on ``ai.stream`` to hear one message: nothing for a message posted
+through it (its start-up bindings hear its words and final state), another gateway's prefix for
+one of that gateway's."""
 
 import uuid
 
-from contracts.names import stream_key
+from contracts.names import final_key, token_key
 from gateway.streams import StreamHub
 
 
@@ -16,27 +16,22 @@ def _matches(binding: str, key: str) -> bool:
     )
 
 
-def test_a_message_posted_here_needs_a_binding_only_for_its_words() -> None:
+def test_a_message_posted_here_needs_no_binding_of_its_own() -> None:
     hub = StreamHub("amqp://unused")
     own = hub.new_message_id()
-    assert hub._binding(own, tokens=False) is None
-    at_start = f"final.{own.hex[:8]}.*"
-    assert _matches(at_start, stream_key(own, final=True))
-    words = hub._binding(own, tokens=True)
-    assert words is not None
-    assert _matches(words, stream_key(own))
-    assert not _matches(words, stream_key(own, final=True))  # the start-up binding has those
+    assert hub._ours(own)
+    at_start = [f"final.{own.hex[:8]}.*", token_key(own.hex[:8])]
+    assert _matches(at_start[0], final_key(own))
+    assert token_key(str(own)[:8]) == at_start[1]
 
 
-def test_another_gateways_message_is_bound_for_what_is_watched() -> None:
+def test_another_gateways_message_binds_its_prefix_words_only_if_asked() -> None:
     hub = StreamHub("amqp://unused")
     other = uuid.uuid4()
-    final_only = hub._binding(other, tokens=False)
-    assert final_only is not None
-    assert _matches(final_only, stream_key(other, final=True))
-    assert not _matches(final_only, stream_key(other))
-    both = hub._binding(other, tokens=True)
-    assert both is not None
-    assert _matches(both, stream_key(other, final=True))
-    assert _matches(both, stream_key(other))
-    assert not _matches(both, stream_key(uuid.uuid4()))
+    assert not hub._ours(other)
+    final_only = hub._foreign_keys(other, words=False)
+    assert len(final_only) == 1 and _matches(final_only[0], final_key(other))
+    both = hub._foreign_keys(other, words=True)
+    assert _matches(both[0], final_key(other))
+    assert both[1] == token_key(str(other)[:8])
+    assert not _matches(both[0], final_key(uuid.uuid4()))
