@@ -52,4 +52,3 @@ SERVICES: Final = ("users", "chat", "tickets", "ai")
 def routing_key(event_type: str) -> str:
     """Routing key of an event type: ``support.ticket.created`` -> ``ticket.created``."""
     return event_type.removeprefix("support.")
-
