@@ -23,14 +23,10 @@ gateway's HTTP time and the service's handler time of the command's queue.
 
 import argparse
 import asyncio
-import contextlib
 import os
 import platform
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
@@ -38,6 +34,7 @@ from urllib.parse import quote
 import httpx
 
 from bench.analysis import parse_rows, rows_label
+from bench.llm import fake_llm
 from bench.prober import MODULES, Bench, rss_mb
 from bench.probes import Case, Probe, Sized
 from bench.seed import Seeder, Targets, seeded_email, targets
@@ -72,21 +69,6 @@ LLM_PIPELINE = "POST message, wait sealed, openai SDK"
 PIPELINE_CONCURRENCY = (1, 8, 32)
 """The pipeline at 1 (latency alone), 32 (the most it seals a second: a closed loop at saturation
 queues, so its latency is mostly waiting) and in between, where both count."""
-
-
-@contextlib.contextmanager
-def fake_llm() -> Iterator[tuple[str, int]]:
-    """An instant fake LLM in a process of its own (``bench.fake_llm``); yields its base URL
-    and pid."""
-    server = subprocess.Popen(
-        [sys.executable, "-m", "bench.fake_llm"], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert server.stdout is not None
-        yield server.stdout.readline().strip(), server.pid
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def llm_pipeline(infra: Infra, *, warmup: float, seconds: float) -> list[Probe]:
