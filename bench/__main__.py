@@ -38,6 +38,8 @@ from bench.llm import fake_llm
 from bench.prober import MODULES, Bench, rss_mb
 from bench.probes import Case, Probe, Sized
 from bench.seed import Seeder, Targets, seeded_email, targets
+from bench.stream_report import section, splice
+from bench.streams import LoadRun, measure_streams
 from bench.tables import cpu_table, lists_table, request_table, sql_table
 from contracts.chat import AddMessage
 from contracts.tickets import GetTicket, ListTickets
@@ -204,6 +206,8 @@ def run(
     sizes: list[int],
     list_concurrency: int,
     with_llm: list[Probe],
+    streams: list[LoadRun],
+    streams_note: str,
 ) -> list[str]:
     load_before = os.getloadavg()[0]
     with httpx.Client(base_url=stack.base_url, timeout=10) as api:
@@ -242,7 +246,29 @@ def run(
     ]
     for module in MODULES.values():
         lines.append(f"| {module} | {rss_mb(stack.service_pid(module)):.0f} |")
+    if streams:
+        lines += ["", *section(streams, streams_note)]
     return lines
+
+
+def measured_streams(infra: Infra) -> tuple[list[LoadRun], str]:
+    """The answer streams' loads, and a sentence on when and how loaded the machine was."""
+    load_before = os.getloadavg()[0]
+    runs = measure_streams(infra, STACK_ENV)
+    return runs, (
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; the 1-minute load average was"
+        f" {load_before:.1f} before and {os.getloadavg()[0]:.1f} after."
+    )
+
+
+def only_streams(infra: Infra) -> None:
+    """Measure the answer streams and put their section into the report written before."""
+    started = time.monotonic()
+    lines = section(*measured_streams(infra))
+    old = REPORT.read_text() if REPORT.exists() else "# Benchmark\n"
+    REPORT.write_text(splice(old, lines))
+    took = time.monotonic() - started
+    print("\n" + "\n".join(lines) + f"\n\n(written to {REPORT}; {took:.0f} s)")
 
 
 def main() -> None:
@@ -262,13 +288,26 @@ def main() -> None:
     parser.add_argument(
         "--no-llm", action="store_true", help="skip the pipeline through the openai SDK"
     )
+    streams = parser.add_mutually_exclusive_group()
+    streams.add_argument("--no-streams", action="store_true", help="skip the answer streams")
+    streams.add_argument(
+        "--only-streams",
+        action="store_true",
+        help="measure only the answer streams (the rest of the report is kept as it was)",
+    )
     args = parser.parse_args()
     started = time.monotonic()
     with provide_infra() as infra:
+        if args.only_streams:
+            only_streams(infra)
+            return
         with_llm: list[Probe] = []
         if not args.no_llm:
             print("the pipeline through the openai SDK, on a system of its own...", flush=True)
             with_llm = llm_pipeline(infra, warmup=args.warmup, seconds=args.seconds)
+            started = time.monotonic()
+        runs, note = ([], "") if args.no_streams else measured_streams(infra)
+        if runs:
             started = time.monotonic()
         with (
             tempfile.TemporaryDirectory() as workdir,
@@ -282,6 +321,8 @@ def main() -> None:
                 sizes=args.rows,
                 list_concurrency=args.list_concurrency,
                 with_llm=with_llm,
+                streams=runs,
+                streams_note=note,
             )
     report = "\n".join(lines) + "\n"
     REPORT.write_text(report)
