@@ -176,6 +176,10 @@ class StreamFigures:
     """Words of the answer complete, in order, at the clients: the CPU's divisor."""
     first_token: Summary
     """Added to the first token, per stream."""
+    to_model: Summary
+    """Of which from the POST to the model's receiving the request, per stream."""
+    from_model: Summary
+    """Of which from the model's first write to the client's first word, per stream."""
     lag: Summary
     """Per token."""
     unmeasured: int
@@ -217,6 +221,8 @@ def analyse(
     last one is the attempt whose answer was kept)."""
     ends = word_ends(expected)
     first: list[float] = []
+    to_model: list[float] = []
+    from_model: list[float] = []
     lag: list[float] = []
     delivered = unmeasured = unsealed = 0
     checks: list[WordCheck] = []
@@ -229,8 +235,11 @@ def analyse(
         if attempts is None or added is None:
             unmeasured += 1
         else:
+            model = attempts[-1]
             first.append(added)
-            lag += lags(received, attempts[-1])
+            to_model.append(model.received - record.post_sent)
+            from_model.append(added - to_model[-1])
+            lag += lags(received, model)
         if record.final_event is not None:
             checks.append(check_words(record, expected))
         if record.final_event != "sealed" or record.ai_response != expected:
@@ -242,6 +251,8 @@ def analyse(
         streams=len(records),
         tokens_delivered=delivered,
         first_token=Summary.of(first),
+        to_model=Summary.of(to_model),
+        from_model=Summary.of(from_model),
         lag=Summary.of(lag),
         unmeasured=unmeasured,
         word_problems=len(bad),

@@ -28,6 +28,7 @@ from bench.llm import fake_llm
 from bench.prober import MODULES
 from bench.sse_client import StreamRecord
 from bench.stream_figures import ModelTiming, StreamFigures, analyse
+from bench.stream_meter import Meter, busiest
 from deploy.sandbox import Infra, Stack, run_stack
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,6 +38,8 @@ PEOPLE = 40
 PASSWORD = "Correct-horse-1"
 WARMUP_STREAMS, WARMUP_TOKENS = 6, 20
 FAKE_MODEL = "fake model"
+BESIDE = (FAKE_MODEL, cpu.LOAD_GENERATOR)
+"""Processes measured beside the system, not counted in it."""
 
 
 @dataclass(frozen=True)
@@ -72,8 +75,14 @@ class LoadRun:
     seconds: float
     """From the first customer's start to the last stream's end."""
     cpu_us: dict[str, float]
-    """Microseconds of CPU per delivered token, by process (the fake model's included)."""
+    """Microseconds of CPU per delivered token, by process (the fake model's and the load
+    generator's included)."""
+    busiest: dict[str, float]
+    """The most of a core each process used over any second of the load."""
+    handled: dict[str, float]
+    """Commands and events the services handled over the load, by queue."""
     generator_cpu_seconds: float
+    """The load generator's CPU over the load."""
     lag_p99_ms: float
     lag_max_ms: float
     peak_open: int
@@ -82,12 +91,7 @@ class LoadRun:
 
     @property
     def system_us(self) -> float:
-        return sum(us for name, us in self.cpu_us.items() if name != FAKE_MODEL)
-
-    @property
-    def generator_us(self) -> float:
-        tokens = self.figures.tokens_delivered
-        return self.generator_cpu_seconds * 1e6 / tokens if tokens else 0.0
+        return sum(us for name, us in self.cpu_us.items() if name not in BESIDE)
 
 
 @dataclass(frozen=True)
@@ -146,11 +150,9 @@ def _plan(
     }
 
 
-def _generate(
-    plan: dict[str, Any], processes: cpu.Processes | None = None
-) -> tuple[dict[str, Any], dict[str, float]]:
-    """Run the load generator on ``plan``: its results, and the CPU seconds each of
-    ``processes`` spent between its start and its end."""
+def _generate(plan: dict[str, Any], meter: Meter | None = None) -> dict[str, Any]:
+    """Run the load generator on ``plan``, with ``meter`` running from its start to its end;
+    its results."""
     child = subprocess.Popen(
         [sys.executable, "-m", "bench.stream_load"],
         stdin=subprocess.PIPE,
@@ -164,17 +166,20 @@ def _generate(
         child.stdin.flush()
         if child.stdout.readline() != b"ready\n":
             raise RuntimeError("the load generator did not start")
-        before = cpu.snapshot(processes) if processes else {}
+        if meter is not None:
+            meter.extra[cpu.LOAD_GENERATOR] = [child.pid]
+            meter.start()
         child.stdin.write(b"go\n")
         child.stdin.flush()
         if child.stdout.readline() != b"done\n":
             raise RuntimeError("the load generator did not finish")
-        after = cpu.snapshot(processes) if processes else {}
+        if meter is not None:
+            meter.stop()
         results: dict[str, Any] = orjson.loads(child.stdout.readline())
     finally:
         child.stdin.close()
         child.wait(timeout=30)
-    return results, {name: after[name] - before.get(name, 0.0) for name in after}
+    return results
 
 
 def _timings(llm_url: str) -> dict[str, list[ModelTiming]]:
@@ -218,7 +223,7 @@ def measure_load(infra: Infra, load: Load, stack_env: Mapping[str, str]) -> Load
             spread=1.0,
             tokens=WARMUP_TOKENS,
         )
-        warmed, _ = _generate(warm)
+        warmed = _generate(warm)
         sealed = sum(r["final_event"] == "sealed" for r in warmed["records"])
         print(f"  warm-up: {sealed}/{WARMUP_STREAMS} streams sealed", flush=True)
         time.sleep(1.0)
@@ -231,7 +236,12 @@ def measure_load(infra: Infra, load: Load, stack_env: Mapping[str, str]) -> Load
             spread=load.spread,
             tokens=TOKENS,
         )
-        results, used = _generate(plan, _processes(stack, llm_pid))
+        metrics = {
+            "gateway": f"{stack.base_url}/metrics",
+            **{n: f"http://127.0.0.1:{port}/metrics" for n, port in stack.metrics_ports.items()},
+        }
+        meter = Meter(_processes(stack, llm_pid), metrics)
+        results = _generate(plan, meter)
         timings = _timings(llm_url)
     records = [StreamRecord.from_json(r) for r in results["records"]]
     figures = analyse(records, timings, answer())
@@ -240,8 +250,10 @@ def measure_load(infra: Infra, load: Load, stack_env: Mapping[str, str]) -> Load
         load=load,
         figures=figures,
         seconds=results["seconds"],
-        cpu_us={name: s * 1e6 / tokens if tokens else 0.0 for name, s in used.items()},
-        generator_cpu_seconds=results["cpu_seconds"],
+        cpu_us={name: s * 1e6 / tokens if tokens else 0.0 for name, s in meter.used.items()},
+        busiest=busiest(meter.samples, 1.0),
+        handled=meter.handled,
+        generator_cpu_seconds=meter.used.get(cpu.LOAD_GENERATOR, 0.0),
         lag_p99_ms=results["lag_p99_ms"],
         lag_max_ms=results["lag_max_ms"],
         peak_open=results["peak_open"],

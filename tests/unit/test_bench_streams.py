@@ -12,6 +12,7 @@ import pytest
 
 from bench import stream_load
 from bench.fake_llm import TimedFakeOpenAI, tag_of
+from bench.prom import Snapshot
 from bench.sse_client import RESET, Customer, HttpResponse, SseEvent, SseParser, StreamRecord
 from bench.stream_figures import (
     ModelTiming,
@@ -27,8 +28,9 @@ from bench.stream_figures import (
     received_times,
     word_ends,
 )
-from bench.stream_report import HEADING, splice
-from bench.streams import answer
+from bench.stream_meter import busiest, handled
+from bench.stream_report import HEADING, section, splice
+from bench.streams import LOADS, LoadRun, answer
 from fakes.openai_server import paced_answer
 
 STREAM = (
@@ -253,6 +255,8 @@ def test_analyse_one_load() -> None:
     assert figures.tokens_delivered == 4 + 2
     assert figures.first_token.count == 2
     assert figures.first_token.max == pytest.approx(50.0)
+    assert figures.to_model.max == pytest.approx(0.0)  # the model had each request at once
+    assert figures.from_model.max == pytest.approx(50.0)
     assert figures.lag.count == 6
     assert figures.lag.max == pytest.approx(120.0)  # t2 of "good"
     assert figures.unmeasured == 2
@@ -338,3 +342,63 @@ async def test_a_stream_without_a_final_event_in_time_is_an_error() -> None:
     assert seen.error == "no final event within 0.2 s"
     assert error_of(seen) == "no final event within 0.2 s"
     assert results["rss_max_mb"] > 0
+
+
+# -- what the processes did ---------------------------------------------------------------
+
+
+def test_the_busiest_second_of_each_process() -> None:
+    samples = [
+        (0.0, {"a": 0.0, "b": 0.0}),
+        (0.5, {"a": 0.1, "b": 0.5}),
+        (1.0, {"a": 0.2, "b": 0.9}),
+        (1.5, {"a": 0.3, "b": 1.0}),
+        (2.0, {"a": 1.2, "b": 1.0}),
+    ]
+    assert busiest(samples, 1.0) == pytest.approx({"a": 1.0, "b": 0.9})
+    assert busiest(samples[:2], 1.0) == {}
+
+
+def test_commands_and_events_handled_by_queue() -> None:
+    q = "queue"
+    deltas: dict[str, Snapshot] = {
+        "chat": {
+            ("rpc_handler_duration_seconds_count", (("outcome", "ok"), (q, "chat.get"))): 5.0,
+            ("rpc_handler_duration_seconds_count", (("outcome", "error"), (q, "chat.get"))): 1.0,
+            ("rpc_handler_duration_seconds_count", (("outcome", "ok"), (q, "chat.add"))): 0.0,
+        },
+        "ai": {("event_handler_duration_seconds_count", ((q, "ai.created"),)): 2.0},
+    }
+    assert handled(deltas) == {"ai.created": 2.0, "chat.get": 6.0}
+
+
+def test_the_section_renders_every_figure_against_its_target() -> None:
+    expected = "t0 t1 t2 t3"
+    model = ModelTiming(received=1.0, tokens=[1.3, 1.31, 1.5, 1.6])
+    seen = record((1.32, 0, "t0 t1 "), (1.62, 6, "t2 t3"), post_sent=0.99)
+    seen.ai_response = expected
+    run = LoadRun(
+        load=LOADS[0],
+        figures=analyse([seen], {"x": [model]}, expected),
+        seconds=2.0,
+        cpu_us={"gateway": 40.0, "ai worker": 60.0, "fake model": 30.0, "load generator": 9.0},
+        busiest={"ai worker": 0.97},
+        handled={"chat.message.add": 1.0},
+        generator_cpu_seconds=0.1,
+        lag_p99_ms=1.0,
+        lag_max_ms=2.0,
+        peak_open=1,
+        rss_at_peak_mb=80.0,
+        rss_max_mb=81.0,
+    )
+    assert run.system_us == 100.0
+    lines = section([run], "Measured now.")
+    table = "\n".join(lines)
+    assert lines[0] == HEADING
+    assert "| added to the first token, ms p50 / p99 / max (streams) | p99 <= 50 | 30.0" in table
+    assert "| token lag" in table
+    assert "| answers not sealed | 0 | 0 met |" in table
+    assert "| system CPU µs per delivered token | <= 150 | 100 met |" in table
+    assert "| ai worker | 60.0 (97%) |" in table
+    assert "| load generator | 9.0 (0%) |" in table
+    assert "`chat.message.add` 1.00" in table
