@@ -2,7 +2,8 @@
 of its own on uvloop. It reads its plan (one JSON line on stdin: the gateway's address and pid,
 the customers, over how many seconds they start), prints ``ready``, waits for ``go``, starts
 each customer at its moment (``bench.sse_client.Customer``), and when every stream has ended
-prints ``done``, then one JSON line: what each customer saw, its own CPU over the load, how late
+prints ``done``, writes its results as JSON to the plan's ``results`` path and prints
+``written``. The results: what each customer saw, its own CPU over the load, how late
 its event loop woke (a ticker sleeping 10 ms), and the gateway's RSS, sampled every 100 ms with
 the number of streams open."""
 
@@ -126,8 +127,8 @@ def main() -> None:
         return
     results = uvloop.run(run(plan))
     print("done", flush=True)
-    sys.stdout.buffer.write(orjson.dumps(results) + b"\n")
-    sys.stdout.flush()
+    Path(plan["results"]).write_bytes(orjson.dumps(results))
+    print("written", flush=True)
 
 
 if __name__ == "__main__":

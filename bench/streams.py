@@ -10,6 +10,7 @@ short streams warm the system up first. The load generator (``bench.stream_load`
 process of its own; the CPU of the system's processes is read from ``/proc`` over the load,
 and the figures come from ``bench.stream_figures``."""
 
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -152,7 +153,7 @@ def _plan(
 
 def _generate(plan: dict[str, Any], meter: Meter | None = None) -> dict[str, Any]:
     """Run the load generator on ``plan``, with ``meter`` running from its start to its end;
-    its results."""
+    its results (through a file: a pipe's 64 kB would hold them up)."""
     child = subprocess.Popen(
         [sys.executable, "-m", "bench.stream_load"],
         stdin=subprocess.PIPE,
@@ -161,8 +162,9 @@ def _generate(plan: dict[str, Any], meter: Meter | None = None) -> dict[str, Any
     )
     assert child.stdin is not None
     assert child.stdout is not None
+    results_file = Path(tempfile.mkdtemp(prefix="bench-streams-")) / "results.json"
     try:
-        child.stdin.write(orjson.dumps(plan) + b"\n")
+        child.stdin.write(orjson.dumps({**plan, "results": str(results_file)}) + b"\n")
         child.stdin.flush()
         if child.stdout.readline() != b"ready\n":
             raise RuntimeError("the load generator did not start")
@@ -175,10 +177,13 @@ def _generate(plan: dict[str, Any], meter: Meter | None = None) -> dict[str, Any
             raise RuntimeError("the load generator did not finish")
         if meter is not None:
             meter.stop()
-        results: dict[str, Any] = orjson.loads(child.stdout.readline())
+        if child.stdout.readline() != b"written\n":
+            raise RuntimeError("the load generator did not write its results")
+        results: dict[str, Any] = orjson.loads(results_file.read_bytes())
     finally:
         child.stdin.close()
         child.wait(timeout=30)
+        shutil.rmtree(results_file.parent, ignore_errors=True)
     return results
 
 

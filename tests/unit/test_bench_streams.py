@@ -5,12 +5,13 @@ fake model's timings and the report's section."""
 import asyncio
 import json
 import os
+import threading
 
 import httpx
 import orjson
 import pytest
 
-from bench import stream_load
+from bench import stream_load, streams
 from bench.fake_llm import TimedFakeOpenAI, tag_of
 from bench.prom import Snapshot
 from bench.sse_client import RESET, Customer, HttpResponse, SseEvent, SseParser, StreamRecord
@@ -402,3 +403,64 @@ def test_the_section_renders_every_figure_against_its_target() -> None:
     assert "| ai worker | 60.0 (97%) |" in table
     assert "| load generator | 9.0 (0%) |" in table
     assert "`chat.message.add` 1.00" in table
+
+
+def test_the_load_generator_process_hands_over_results_of_any_size() -> None:
+    """Its results go through a file: 50 streams of 300 words are past a pipe's 64 kB."""
+    words = [f"t{n}" for n in range(300)]
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        await reader.readexactly(length)
+        writer.write(b'HTTP/1.1 202 Accepted\r\ncontent-length: 12\r\n\r\n{"id": "m1"}')
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+        offset = 0
+        for word in words:
+            delta = word + " "
+            frame = b"event: token\ndata: %s\n\n" % orjson.dumps({"delta": delta, "offset": offset})
+            offset += len(delta)
+            writer.write(b"%x\r\n%s\r\n" % (len(frame), frame))
+        final = b"event: sealed\ndata: %s\n\n" % orjson.dumps({"ai_response": " ".join(words)})
+        writer.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(final), final))
+        await reader.read()
+        writer.close()
+
+    started = threading.Event()
+    port: list[int] = []
+    stop: list[asyncio.Event] = []
+
+    async def main() -> None:
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port.append(server.sockets[0].getsockname()[1])
+        stop.append(asyncio.Event())
+        started.set()
+        async with server:
+            await stop[0].wait()
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
+    thread.start()
+    assert started.wait(5)
+    customers = [
+        {"tag": f"x-{n}", "chat_id": "c", "token": "t", "question": "q"} for n in range(50)
+    ]
+    plan = {
+        "host": "127.0.0.1",
+        "port": port[0],
+        "gateway_pid": os.getpid(),
+        "spread": 0.1,
+        "timeout": 20,
+        "customers": customers,
+    }
+    try:
+        results = streams._generate(plan)
+    finally:
+        loop.call_soon_threadsafe(stop[0].set)
+        thread.join(5)
+    records = [StreamRecord.from_json(r) for r in results["records"]]
+    assert len(records) == 50
+    assert all(r.error is None and r.final_event == "sealed" for r in records)
+    assert all(len(r.times) == 300 for r in records)
+    assert len(orjson.dumps(results)) > 65536
