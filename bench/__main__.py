@@ -16,6 +16,12 @@ measured run:
   20 ms, and no slower at the largest size than at the smallest.
 - SQL per request per service, counted by the services (``db_statements_total``,
   ``db_transactions_total``): at most 2 statements.
+- Answer streams (``bench.streams``; ``--no-streams`` skips them, ``--only-streams`` measures
+  only them and puts their section into the report as it was): customers who POST a question
+  and follow its stream to the ``sealed`` event while the AI worker streams the answer from a
+  timed fake model at a real model's pace, 200 starting within 2 s at 40 tokens a second and
+  1,000 within 10 s at 8, each load on a fresh system: the latency added to the first token,
+  token lag, words lost, unsealed answers, errors, the gateway's RSS and CPU per token.
 
 Alongside the client's latency, the server side's from the processes' histograms: the
 gateway's HTTP time and the service's handler time of the command's queue.
