@@ -16,6 +16,12 @@ measured run:
   20 ms, and no slower at the largest size than at the smallest.
 - SQL per request per service, counted by the services (``db_statements_total``,
   ``db_transactions_total``): at most 2 statements.
+- Answer streams (``bench.streams``; ``--no-streams`` skips them, ``--only-streams`` measures
+  only them and puts their section into the report as it was): customers who POST a question
+  and follow its stream to the ``sealed`` event while the AI worker streams the answer from a
+  timed fake model at a real model's pace, 200 starting within 2 s at 40 tokens a second and
+  1,000 within 10 s at 8, each load on a fresh system: the latency added to the first token,
+  token lag, words lost, unsealed answers, errors, the gateway's RSS and CPU per token.
 
 Alongside the client's latency, the server side's from the processes' histograms: the
 gateway's HTTP time and the service's handler time of the command's queue.
@@ -23,14 +29,10 @@ gateway's HTTP time and the service's handler time of the command's queue.
 
 import argparse
 import asyncio
-import contextlib
 import os
 import platform
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
@@ -38,9 +40,12 @@ from urllib.parse import quote
 import httpx
 
 from bench.analysis import parse_rows, rows_label
+from bench.llm import fake_llm
 from bench.prober import MODULES, Bench, rss_mb
 from bench.probes import Case, Probe, Sized
 from bench.seed import Seeder, Targets, seeded_email, targets
+from bench.stream_report import section, splice
+from bench.streams import LoadRun, measure_streams
 from bench.tables import cpu_table, lists_table, request_table, sql_table
 from contracts.chat import AddMessage
 from contracts.tickets import GetTicket, ListTickets
@@ -72,21 +77,6 @@ LLM_PIPELINE = "POST message, wait sealed, openai SDK"
 PIPELINE_CONCURRENCY = (1, 8, 32)
 """The pipeline at 1 (latency alone), 32 (the most it seals a second: a closed loop at saturation
 queues, so its latency is mostly waiting) and in between, where both count."""
-
-
-@contextlib.contextmanager
-def fake_llm() -> Iterator[tuple[str, int]]:
-    """An instant fake LLM in a process of its own (``bench.fake_llm``); yields its base URL
-    and pid."""
-    server = subprocess.Popen(
-        [sys.executable, "-m", "bench.fake_llm"], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert server.stdout is not None
-        yield server.stdout.readline().strip(), server.pid
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def llm_pipeline(infra: Infra, *, warmup: float, seconds: float) -> list[Probe]:
@@ -222,6 +212,8 @@ def run(
     sizes: list[int],
     list_concurrency: int,
     with_llm: list[Probe],
+    streams: list[LoadRun],
+    streams_note: str,
 ) -> list[str]:
     load_before = os.getloadavg()[0]
     with httpx.Client(base_url=stack.base_url, timeout=10) as api:
@@ -260,7 +252,29 @@ def run(
     ]
     for module in MODULES.values():
         lines.append(f"| {module} | {rss_mb(stack.service_pid(module)):.0f} |")
+    if streams:
+        lines += ["", *section(streams, streams_note)]
     return lines
+
+
+def measured_streams(infra: Infra) -> tuple[list[LoadRun], str]:
+    """The answer streams' loads, and a sentence on when and how loaded the machine was."""
+    load_before = os.getloadavg()[0]
+    runs = measure_streams(infra, STACK_ENV)
+    return runs, (
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; the 1-minute load average was"
+        f" {load_before:.1f} before and {os.getloadavg()[0]:.1f} after."
+    )
+
+
+def only_streams(infra: Infra) -> None:
+    """Measure the answer streams and put their section into the report written before."""
+    started = time.monotonic()
+    lines = section(*measured_streams(infra))
+    old = REPORT.read_text() if REPORT.exists() else "# Benchmark\n"
+    REPORT.write_text(splice(old, lines))
+    took = time.monotonic() - started
+    print("\n" + "\n".join(lines) + f"\n\n(written to {REPORT}; {took:.0f} s)")
 
 
 def main() -> None:
@@ -280,13 +294,26 @@ def main() -> None:
     parser.add_argument(
         "--no-llm", action="store_true", help="skip the pipeline through the openai SDK"
     )
+    streams = parser.add_mutually_exclusive_group()
+    streams.add_argument("--no-streams", action="store_true", help="skip the answer streams")
+    streams.add_argument(
+        "--only-streams",
+        action="store_true",
+        help="measure only the answer streams (the rest of the report is kept as it was)",
+    )
     args = parser.parse_args()
     started = time.monotonic()
     with provide_infra() as infra:
+        if args.only_streams:
+            only_streams(infra)
+            return
         with_llm: list[Probe] = []
         if not args.no_llm:
             print("the pipeline through the openai SDK, on a system of its own...", flush=True)
             with_llm = llm_pipeline(infra, warmup=args.warmup, seconds=args.seconds)
+            started = time.monotonic()
+        runs, note = ([], "") if args.no_streams else measured_streams(infra)
+        if runs:
             started = time.monotonic()
         with (
             tempfile.TemporaryDirectory() as workdir,
@@ -300,6 +327,8 @@ def main() -> None:
                 sizes=args.rows,
                 list_concurrency=args.list_concurrency,
                 with_llm=with_llm,
+                streams=runs,
+                streams_note=note,
             )
     report = "\n".join(lines) + "\n"
     REPORT.write_text(report)
