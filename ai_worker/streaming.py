@@ -95,6 +95,8 @@ class AnswerStreams:
         """Answers with words not sent yet (or a reset to announce), by message id."""
         self._restarts: set[uuid.UUID] = set()
         self._flush: asyncio.TimerHandle | asyncio.Handle | None = None
+        self._flush_now = False
+        """Whether ``_flush`` runs at once (else at the end of the interval)."""
         self._last_flush = 0.0
         self._flushing: set[asyncio.Task[None]] = set()
 
@@ -135,17 +137,18 @@ class AnswerStreams:
     def _schedule(self, *, now: bool) -> None:
         loop = asyncio.get_running_loop()
         if now:
-            if self._flush is None or isinstance(self._flush, asyncio.TimerHandle):
+            # (Not ``isinstance(self._flush, asyncio.TimerHandle)``: uvloop's handles are its own.)
+            if not self._flush_now:
                 if self._flush is not None:
                     self._flush.cancel()
-                self._flush = loop.call_soon(self._start_flush)
+                self._flush, self._flush_now = loop.call_soon(self._start_flush), True
         elif self._flush is None:
             self._flush = loop.call_at(
                 max(self._last_flush + self._interval, loop.time()), self._start_flush
             )
 
     def _start_flush(self) -> None:
-        self._flush = None
+        self._flush, self._flush_now = None, False
         self._last_flush = asyncio.get_running_loop().time()
         batches = self._take()
         if batches:

@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 import pytest
+import uvloop
 
 from ai_worker.streaming import AnswerStreams
 from contracts.chat import AnswerDelta, AnswerDeltas
@@ -135,3 +136,24 @@ async def test_a_snapshot_is_everything_written_so_far(exchange: Exchange) -> No
     assert streams.snapshot(message_id) is None
     assert streams.snapshot(uuid.uuid4()) is None
     await streams.close()
+
+
+@pytest.mark.parametrize("run", [asyncio.run, uvloop.run], ids=["asyncio", "uvloop"])
+def test_a_new_answers_first_words_do_not_wait_for_others_batch(run: Any) -> None:
+    async def scenario() -> tuple[str, str]:
+        exchange = Exchange()
+        streams = AnswerStreams(exchange, interval=0.5)  # type: ignore[arg-type]
+        first, second = message(), message()
+        going = streams.open(first)
+        await going.add("early ")
+        await asyncio.sleep(0.01)
+        await going.add("later")  # waits for the interval's end
+        await streams.open(second).add("at once")
+        await asyncio.sleep(0.05)
+        texts = exchange.text(first), exchange.text(second)
+        await streams.close()
+        return texts
+
+    first, second = run(scenario())
+    assert second == "at once"
+    assert first.startswith("early ")  # the words due leave with them
