@@ -5,6 +5,7 @@ import logging
 import openai
 
 from ai_worker.answerers import Answerer, OfflineAnswerer, OpenAIAnswerer, RetryPolicy
+from ai_worker.http import model_http_client
 from ai_worker.knowledge import KnowledgeBase
 from ai_worker.settings import AiSettings
 from ai_worker.streaming import AnswerStreams, serve_replays
@@ -25,6 +26,7 @@ def make_answerer(settings: AiSettings) -> Answerer:
         api_key=settings.openai_api_key.get_secret_value(),
         base_url=settings.openai_base_url,
         max_retries=0,  # we retry ourselves, with a bound and a reason to report
+        http_client=model_http_client(settings.event_prefetch),
     )
     log.info("answering with %s at %s", settings.ai_model, client.base_url)
     retry = RetryPolicy(

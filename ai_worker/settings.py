@@ -20,6 +20,7 @@ class AiSettings(ServiceSettings):
         default=0.05, ge=0, le=5, description="seconds between batches of answers' words"
     )
     ai_temperature: float = Field(default=0.2, ge=0, le=2)
-    event_prefetch: int = Field(default=256, ge=1, le=2000)
-    """Answers written at once: a model call waits on the network, so hundreds fit."""
+    event_prefetch: int = Field(default=1024, ge=1, le=10000)
+    """Answers written at once (and connections to the model): a model call waits on the
+    network, so a thousand conversations fit in one worker."""
     kb_dir: Path = DEFAULT_KB_DIR
