@@ -1,7 +1,7 @@
 """CPU time by process, read from ``/proc``: what each process of the system, and Postgres,
 RabbitMQ, the fake LLM and the load generator beside it, spent on the requests of a measured
 run. Their sum bounds the rate (two cores give 2,000 ms a second) and says which process to
-look at first; the floors in ``PERFORMANCE.md`` (CPU per request, all processes) are measured
+look at first; the floors in ``docs/performance.md`` (CPU per request, all processes) are measured
 the same way. Seconds of CPU are the machine's: in its slow phases every one of them does less,
 so compare processes within a run, and runs only at the same pace."""
 

@@ -1,6 +1,6 @@
 """A closed-loop HTTP/1.1 load generator: ``concurrency`` keep-alive connections, each sending
 its next request as soon as the previous answer is in (the way the floors in
-PERFORMANCE.md were measured). Raw sockets keep its own cost per request small."""
+docs/performance.md were measured). Raw sockets keep its own cost per request small."""
 
 import asyncio
 import time

@@ -65,7 +65,7 @@ def cpu_table(probes: list[Probe]) -> list[str]:
         " the measured run and the settling after it (the idle work of that second included);"
         " Postgres and RabbitMQ are all of their processes on this machine."
         " `system` sums all but the load generator. Two cores give 2,000 ms a second, so"
-        " `2000 / system` bounds the rate; the floors in `PERFORMANCE.md` (a bare HTTP -> RPC"
+        " `2000 / system` bounds the rate; the floors in `docs/performance.md` (a bare HTTP -> RPC"
         " -> service -> Postgres request, about 2.2-2.6 ms) are measured the same way.",
         "",
         "| path | concurrency | " + " | ".join(names) + " | system |",

@@ -1,4 +1,4 @@
-"""Every Auth row of API.md: the password flow, refresh rotation, logout, bad tokens."""
+"""Every Auth row of docs/api.md: the password flow, refresh rotation, logout, bad tokens."""
 
 import time
 

@@ -1,4 +1,4 @@
-"""The whole authorization matrix of API.md in one place, and the attacks on its tokens.
+"""The whole authorization matrix of docs/api.md in one place, and the attacks on its tokens.
 
 Every endpoint that acts on something a customer owns is called by five callers: nobody
 (no token), the owner, another customer, an agent and an admin. The matrix below is the

@@ -1,4 +1,4 @@
-"""Chats and messages (API.md), on the system as ``make run`` starts it: no LLM key, so the
+"""Chats and messages (docs/api.md), on the system as ``make run`` starts it: no LLM key, so the
 AI worker answers from the knowledge base."""
 
 import asyncio

@@ -1,4 +1,4 @@
-"""Every Tickets row of API.md: filing, one per message, the workflow, history, lists,
+"""Every Tickets row of docs/api.md: filing, one per message, the workflow, history, lists,
 stats and the CSV export."""
 
 import asyncio

@@ -1,4 +1,4 @@
-"""Every Users row of API.md, through HTTP -> gateway -> broker -> users service -> Postgres."""
+"""Every Users row of docs/api.md: HTTP -> gateway -> broker -> users service -> Postgres."""
 
 import uuid
 

@@ -1,4 +1,4 @@
-"""The password rule of API.md: at least 10 characters, not all of one class."""
+"""The password rule of docs/api.md: at least 10 characters, not all of one class."""
 
 import pytest
 from pydantic import ValidationError
