@@ -1,11 +1,9 @@
 """The chat service's use cases, called as the bus calls them (``InProcessRpc``), on fake
 stores in memory: what a customer, an agent, an admin and the AI worker notice."""
 
-import base64
 import uuid
 from typing import TypeVar
 
-import orjson
 import pytest
 from pydantic import BaseModel
 
@@ -38,6 +36,7 @@ from contracts.enums import ErrorCode, Role
 from contracts.rpc import Actor, ErrorReply, Page
 from contracts.users import UserDeleted
 from servicekit.rpc_client import RemoteError
+from support.cursors import NOT_OUR_CURSORS
 from unit.fakes.chat import FakeChatService
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -45,19 +44,6 @@ RECENT_TURNS = 3
 SWEEP_AFTER = 60.0
 MAX_EMISSIONS = 3
 REFERENCE = Reference(title="Reset your password", source="reset.md#1", snippet="Forgot?")
-
-
-def _cursor_at(moment: str) -> str:
-    """A cursor as the API makes them (base64url of the JSON ``[moment, id]``), but at
-    ``moment``: at the calendar's edge, UTC cannot hold it."""
-    return base64.urlsafe_b64encode(orjson.dumps([moment, str(uuid.uuid4())])).decode()
-
-
-NOT_OUR_CURSORS = [
-    pytest.param("not-ours", id="garbage"),
-    pytest.param(_cursor_at("0001-01-01T00:00:00+05:00"), id="before year 1 in UTC"),
-    pytest.param(_cursor_at("9999-12-31T23:59:59-05:00"), id="after year 9999 in UTC"),
-]
 
 
 def _actor(role: Role) -> Actor:

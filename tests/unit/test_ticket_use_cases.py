@@ -1,7 +1,6 @@
 """The ticket use cases through the in-process bus, on a fake unit of work: every rule a
 customer or an agent would notice, in milliseconds."""
 
-import base64
 import uuid
 
 import orjson
@@ -28,6 +27,7 @@ from contracts.tickets import (
 )
 from servicekit.rpc_client import RemoteError
 from servicekit.testing import InProcessRpc
+from support.cursors import NOT_OUR_CURSORS
 from ticket_service.bootstrap import USE_CASES
 from ticket_service.tickets.use_cases import forget_user
 from unit.fakes.tickets import FakeTicketsUnitOfWork, TicketsDb
@@ -35,19 +35,6 @@ from unit.fakes.tickets import FakeTicketsUnitOfWork, TicketsDb
 CUSTOMER = Actor(id=uuid.uuid4(), role=Role.CUSTOMER)
 STRANGER = Actor(id=uuid.uuid4(), role=Role.CUSTOMER)
 AGENT = Actor(id=uuid.uuid4(), role=Role.AGENT)
-
-
-def _cursor_at(moment: str) -> str:
-    """A cursor as the API makes them (base64url of the JSON ``[moment, id]``), but at
-    ``moment``: at the calendar's edge, UTC cannot hold it."""
-    return base64.urlsafe_b64encode(orjson.dumps([moment, str(uuid.uuid4())])).decode()
-
-
-NOT_OUR_CURSORS = [
-    pytest.param("not-ours", id="garbage"),
-    pytest.param(_cursor_at("0001-01-01T00:00:00+05:00"), id="before year 1 in UTC"),
-    pytest.param(_cursor_at("9999-12-31T23:59:59-05:00"), id="after year 9999 in UTC"),
-]
 
 
 @pytest.fixture

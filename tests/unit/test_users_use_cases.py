@@ -5,7 +5,6 @@ publishes. Argon2 keeps its rules with the least work it allows, so the whole fi
 moment; ``tests/integration`` runs the same rules on Postgres and RabbitMQ."""
 
 import asyncio
-import base64
 import threading
 import time
 import uuid
@@ -14,7 +13,6 @@ from datetime import timedelta
 from typing import Any, TypeVar, cast
 
 import jwt
-import orjson
 import pytest
 from argon2 import PasswordHasher
 from pydantic import BaseModel
@@ -52,6 +50,7 @@ from gateway.security import TokenVerifier
 from gateway.settings import GatewaySettings
 from servicekit.rpc_client import RemoteError, RpcClient
 from servicekit.testing import InProcessRpc
+from support.cursors import NOT_OUR_CURSORS
 from unit.fakes.users import FakeUsersUnitOfWork, UsersStore, cheap_passwords
 from users_service.auth.passwords import Passwords
 from users_service.bootstrap import USE_CASES
@@ -183,19 +182,6 @@ async def world() -> World:
 
 def problem(reply: ErrorReply) -> tuple[ErrorCode, str]:
     return reply.code, reply.detail
-
-
-def _cursor_at(moment: str) -> str:
-    """A cursor as the API makes them (base64url of the JSON ``[moment, id]``), but at
-    ``moment``: at the calendar's edge, UTC cannot hold it."""
-    return base64.urlsafe_b64encode(orjson.dumps([moment, str(uuid.uuid4())])).decode()
-
-
-NOT_OUR_CURSORS = [
-    pytest.param("not-ours", id="garbage"),
-    pytest.param(_cursor_at("0001-01-01T00:00:00+05:00"), id="before year 1 in UTC"),
-    pytest.param(_cursor_at("9999-12-31T23:59:59-05:00"), id="after year 9999 in UTC"),
-]
 
 
 USER_NOT_FOUND = (ErrorCode.NOT_FOUND, "user not found")
