@@ -201,20 +201,38 @@ class ServiceRuntime:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        # Each step is bounded: a broker or database that stops answering mid-shutdown must not
+        # keep the process alive for good (the supervisor would never start a new one).
         for server in self._servers:
-            await server.stop()
+            await _bounded(server.stop(), 15.0, "stopping the command consumers")
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._tasks:
+            await _bounded(_settled(self._tasks), 5.0, "ending the background work")
         if self._connection is not None:
-            await self._connection.close()
+            await _bounded(self._connection.close(), 5.0, "closing the broker connection")
         if self.engine is not None:
-            await self.engine.dispose()
+            await _bounded(self.engine.dispose(), 5.0, "closing the database pool")
         log.info("%s stopped", self.name)
         if self._exit_code:
             raise SystemExit(self._exit_code)  # the supervisor sees a failure and restarts it
+
+
+async def _bounded(work: Coroutine[Any, Any, Any], seconds: float, what: str) -> None:
+    """Do one step of a shutdown, giving up on it (with a warning) after ``seconds``."""
+    try:
+        async with asyncio.timeout(seconds):
+            await work
+    except TimeoutError:
+        log.warning("shutdown: %s took over %gs, going on without it", what, seconds)
+    except Exception as exc:
+        log.warning("shutdown: %s failed: %r", what, exc)
+
+
+async def _settled(tasks: Sequence[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
 
 
 async def _answer_ping(command: Ping, runtime: ServiceRuntime) -> Pong:
