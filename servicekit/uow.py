@@ -8,7 +8,7 @@ relay of this process, so they leave at once.
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
 
@@ -34,10 +34,11 @@ class Database:
     outbox: Table
     wake_relay: Callable[[], None] = _nothing
     """Tells this process's outbox relay that events were committed."""
+    queries: Queries = field(init=False)
+    """The engine's single-statement reads and writes, made once for every unit of work."""
 
-    @property
-    def queries(self) -> Queries:
-        return Queries(self.engine)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "queries", Queries(self.engine))
 
 
 class EventLog:
