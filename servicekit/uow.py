@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from contracts.base import Event
 from contracts.events import EVENT_CATALOG, check_catalogued
 from servicekit.db import Queries
-from servicekit.outbox import outbox_rows
+from servicekit.event_rows import outbox_rows
 
 
 def _nothing() -> None:

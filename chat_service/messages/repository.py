@@ -44,7 +44,7 @@ from contracts.chat import (
 )
 from contracts.enums import MessageStatus
 from servicekit.db import Sql
-from servicekit.outbox import SqlEvent, SqlJson, sql_event, sql_event_values, sql_list
+from servicekit.event_rows import SqlEvent, SqlJson, sql_event, sql_event_values, sql_list
 from servicekit.pagination import Key, keyset_past
 from servicekit.uow import SqlUnitOfWork
 

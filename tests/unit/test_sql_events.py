@@ -17,7 +17,7 @@ from sqlalchemy.sql.functions import Function
 from chat_service.messages.repository import SQL_EVENTS
 from contracts.base import Event
 from contracts.chat import MessageCreated, MessageFailed, MessagePublic, MessageSealed, Turn
-from servicekit.outbox import sql_event, sql_list, sql_payload
+from servicekit.event_rows import sql_event, sql_list, sql_payload
 
 Shape = dict[str, Any]
 """The keys of a JSON object built in SQL, each valued by what it nests: an object's shape, a
